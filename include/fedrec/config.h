@@ -1,0 +1,115 @@
+/* config.h - one experiment's configuration: INI files, --set overrides, JSON dumps.
+ *
+ * A configuration file is INI (parsed by libinih):
+ *     [train]
+ *     algorithm = fedrecon
+ *     rounds = 20
+ * Every field is described once in a table (config.c): section, key, type, where it
+ * lives in fr_config, its default, its allowed range or values and a help line. Parsing
+ * a file, applying `--set section.key=value`, printing `--help` text, validating and
+ * dumping to JSON (final.json's "config", the checkpoint's metadata) all walk that
+ * table, so a new setting is one table row. Unknown sections or keys and bad values are
+ * errors naming FILE:LINE and the key (or "--set" for overrides).
+ */
+#ifndef FEDREC_CONFIG_H
+#define FEDREC_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <cJSON.h>
+#include "fedrec/status.h"
+
+#define FR_CONFIG_STR 1024
+
+typedef struct fr_config {
+    /* [data] */
+    char data_path[FR_CONFIG_STR];   /* "" or "synthetic" = built-in generator */
+    char data_format[32];            /* auto|movielens|ml100k|csv|tsv|seq|pairs|synthetic */
+    int32_t max_clients;             /* keep the first N users (0 = all) */
+    int32_t max_examples;            /* cap per user, first N in time order (0 = all) */
+    double train_fraction;           /* 0.8 */
+    double val_fraction;             /* 0.1; test gets the rest */
+    /* [synthetic] the built-in generator (synth.h) */
+    int32_t synth_users, synth_items, synth_rank;
+    double synth_mean_per_user, synth_zipf, synth_noise;
+    int32_t synth_min_per_user;
+    /* [model] */
+    char model[16];                  /* mf */
+    int32_t dim;                     /* K, latent factors: 50 */
+    int32_t bias;                    /* 0/1: global mean + user and item biases */
+    double l2;                       /* L2 on the touched parameters, 0 */
+    double init_scale;               /* uniform(-s, s) init as Keras' default: 0.05 */
+    /* [train] */
+    char algorithm[32];              /* fedrecon|fedavg|central */
+    int32_t rounds;                  /* 20 */
+    int32_t clients_per_round;       /* 50 */
+    int32_t batch_size;              /* 5 */
+    char weighting[16];              /* examples|uniform */
+    char server_optimizer[16];       /* sgd|adam */
+    double server_lr;                /* 1.0 */
+    double server_beta1, server_beta2, server_eps; /* Adam: 0.9, 0.999, 1e-8 */
+    double client_lr;                /* 0.5 */
+    int32_t client_epochs;           /* local epochs of stateful FedAvg-MF: 1 */
+    /* [fedrecon] */
+    int32_t recon_epochs;            /* 1 */
+    int32_t recon_steps_max;         /* 0 = no cap */
+    int32_t post_recon_epochs;       /* 1 */
+    int32_t post_recon_steps_max;    /* 0 = no cap */
+    double recon_lr;                 /* 0.1 */
+    int32_t split_dataset;           /* 1: even batches reconstruct, odd ones train */
+    /* [central] the centralized ceiling */
+    int32_t central_epochs;          /* 10 */
+    double central_lr;               /* 0.05 */
+    int32_t central_batch_size;      /* 32 */
+    /* [eval] */
+    int32_t eval_every;              /* rounds between validation runs (0 = only at end) */
+    int32_t eval_recon_epochs;       /* reconstruction epochs for unseen users: 1 */
+    int32_t eval_recon_steps_max;    /* 0 = no cap */
+    double eval_recon_lr;            /* 0.1 */
+    /* [run] */
+    uint64_t seed;                   /* 42 */
+} fr_config;
+
+typedef enum fr_config_type {
+    FR_CFG_INT, FR_CFG_U64, FR_CFG_DOUBLE, FR_CFG_BOOL, FR_CFG_STRING, FR_CFG_CHOICE
+} fr_config_type;
+
+typedef struct fr_config_field {
+    const char *section;
+    const char *key;
+    fr_config_type type;
+    size_t offset;        /* offsetof(fr_config, field) */
+    size_t size;          /* for strings and choices: buffer size */
+    const char *dflt;     /* default, as text */
+    double min, max;      /* for numbers */
+    const char *choices;  /* for FR_CFG_CHOICE: "a|b|c" */
+    const char *help;
+} fr_config_field;
+
+/* The table, terminated by a row with section == NULL. */
+extern const fr_config_field fr_config_fields[];
+
+/* Fills every field with its default. */
+void fr_config_defaults(fr_config *c);
+
+/* Reads an INI file over the current values. Errors: FR_ERR_INPUT with
+ * "FILE:LINE: [section] key: what is wrong", or "FILE: cannot open: reason". */
+fr_status fr_config_load_ini(fr_config *c, const char *path, fr_error *err);
+
+/* Applies one "section.key=value" override. FR_ERR_USAGE on a bad one. */
+fr_status fr_config_set(fr_config *c, const char *assignment, fr_error *err);
+
+/* Checks cross-field constraints (fractions sum below 1, ...). FR_ERR_USAGE. */
+fr_status fr_config_validate(const fr_config *c, fr_error *err);
+
+/* {"data": {"path": ..., ...}, "model": {...}, ...}; caller owns the result. */
+cJSON *fr_config_to_json(const fr_config *c);
+
+/* Reads values back from fr_config_to_json's output (the checkpoint metadata).
+ * Keys it does not know are an error; missing keys keep their current value. */
+fr_status fr_config_from_json(fr_config *c, const cJSON *json, fr_error *err);
+
+/* Writes one line per field, "section.key = default  help", for --help texts. */
+void fr_config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,25 @@
+/* testutil.h - small helpers shared by the tests (cmocka does the asserting). */
+#ifndef FEDREC_TESTUTIL_H
+#define FEDREC_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* A fresh directory under $TMPDIR (or /tmp) for this test process; removed by
+ * tu_tmpdir_cleanup. Returns its path (static storage). */
+const char *tu_tmpdir(void);
+void tu_tmpdir_cleanup(void);
+
+/* Writes text to DIR/NAME and returns the full path (static rotating storage). */
+const char *tu_write(const char *name, const char *text);
+
+/* Path of ../shared/data/NAME relative to the source tree, or NULL when absent. */
+const char *tu_shared_data(const char *name);
+
+/* 1 when the file at path exists. */
+int tu_exists(const char *path);
+
+#endif
