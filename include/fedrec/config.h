@@ -84,7 +84,11 @@ typedef struct fr_config_field {
     double min, max;      /* for numbers */
     const char *choices;  /* for FR_CFG_CHOICE: "a|b|c" */
     const char *help;
+    int open;             /* for numbers: FR_CFG_OPEN_MIN|FR_CFG_OPEN_MAX exclude that bound */
 } fr_config_field;
+
+#define FR_CFG_OPEN_MIN 1
+#define FR_CFG_OPEN_MAX 2
 
 /* The table, terminated by a row with section == NULL. */
 extern const fr_config_field fr_config_fields[];
@@ -109,7 +113,7 @@ cJSON *fr_config_to_json(const fr_config *c);
  * Keys it does not know are an error; missing keys keep their current value. */
 fr_status fr_config_from_json(fr_config *c, const cJSON *json, fr_error *err);
 
-/* Writes one line per field, "section.key = default  help", for --help texts. */
+/* Writes one line per field, "  section.key  (default)  help", for --help texts. */
 void fr_config_print_help(FILE *out);
 
 #endif

@@ -24,6 +24,7 @@
 #ifndef FEDREC_DATASET_H
 #define FEDREC_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "fedrec/status.h"
 
