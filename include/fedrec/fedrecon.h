@@ -34,6 +34,8 @@ typedef struct fr_mf_client_cfg {
     int32_t train_epochs, train_steps_max;
     double train_lr;
     double l2, init_scale;
+    double baseline;           /* evaluation also scores predicting this constant (the
+                                  training users' mean rating) for comparison */
 } fr_mf_client_cfg;
 
 /* The client settings of training (FedRecon or FedAvg) and of evaluation. */
@@ -64,6 +66,8 @@ fr_status fr_fedavg_mf_client_update(fr_update *out, fr_mf_client *c, const fr_m
 typedef struct fr_mf_eval_sum {
     double sq_err;
     int64_t n_correct, n;
+    double base_sq_err;        /* the same for the constant baseline prediction */
+    int64_t base_correct;
 } fr_mf_eval_sum;
 
 /* Evaluates one unseen user (adds into *sum): reconstruct on even batches from the

@@ -314,6 +314,9 @@ fr_status fr_mf_eval_user(fr_mf_eval_sum *sum, fr_mf_client *c, const fr_mf_mode
         sum->sq_err += d * d;
         sum->n_correct += (d <= 0.5 && d >= -0.5);
         sum->n++;
+        double db = cc->baseline - c->y[i];
+        sum->base_sq_err += db * db;
+        sum->base_correct += (db <= 0.5 && db >= -0.5);
     }
     return FR_OK;
 }
@@ -347,6 +350,8 @@ fr_status fr_mf_eval_users(fr_mf_eval_sum *sum, const fr_mf_model *m, const fr_d
         sum->sq_err += per[i].sq_err;
         sum->n_correct += per[i].n_correct;
         sum->n += per[i].n;
+        sum->base_sq_err += per[i].base_sq_err;
+        sum->base_correct += per[i].base_correct;
     }
     free(per);
     return status;

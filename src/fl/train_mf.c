@@ -41,6 +41,10 @@ static cJSON *eval_json(const fr_mf_eval_sum *s) {
     cJSON_AddNumberToObject(o, "rmse", sqrt(mse));
     cJSON_AddNumberToObject(o, "rating_accuracy", s->n ? (double)s->n_correct / (double)s->n : 0.0);
     cJSON_AddNumberToObject(o, "examples", (double)s->n);
+    cJSON *b = cJSON_AddObjectToObject(o, "mean_baseline");
+    double bmse = s->n ? s->base_sq_err / (double)s->n : 0.0;
+    cJSON_AddNumberToObject(b, "rmse", sqrt(bmse));
+    cJSON_AddNumberToObject(b, "rating_accuracy", s->n ? (double)s->base_correct / (double)s->n : 0.0);
     return o;
 }
 
@@ -59,6 +63,20 @@ static void run_state_free(run_state *rs) {
     fr_user_split_free(&rs->split);
     fr_mf_destroy(&rs->model);
     fr_optim_free(&rs->server_opt);
+}
+
+/* The mean rating over the training users' (capped) examples: the constant predictor
+ * every model must beat. */
+static double train_mean_rating(const fr_dataset *ds, const fr_user_split *s, int32_t cap) {
+    double sum = 0.0;
+    int64_t n = 0;
+    for (int32_t i = 0; i < s->n_train; i++) {
+        fr_user_view v = fr_dataset_user(ds, s->train[i]);
+        int64_t m = cap > 0 && v.n > cap ? cap : v.n;
+        for (int64_t j = 0; j < m; j++) sum += v.rating[j];
+        n += m;
+    }
+    return n ? sum / (double)n : 0.0;
 }
 
 /* Builds data, split and initial model, as both training and `fedrec eval` need. */
@@ -86,6 +104,7 @@ static fr_status run_state_init(run_state *rs, const fr_config *c, fr_error *err
     }
     fr_mf_client_cfg_train(&rs->train_cc, c);
     fr_mf_client_cfg_eval(&rs->eval_cc, c);
+    rs->eval_cc.baseline = train_mean_rating(&rs->ds, &rs->split, c->max_examples);
     return FR_OK;
 }
 
