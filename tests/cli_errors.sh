@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# cli_errors.sh FEDREC SOURCE_DIR - bad input through the fedrec program: each case
+# prints one line "fedrec: FILE:LINE: what is wrong" (or FILE: for whole-file problems),
+# exits 2 and leaves no run directory behind.
+set -u
+fedrec=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0; passed=0
+
+expect_error() { # NAME PATTERN ARGS... : exit 2, one stderr line matching PATTERN, no run dir
+    local name=$1 pattern=$2; shift 2
+    rm -rf "$tmp/run"
+    "$fedrec" "$@" >"$tmp/out" 2>"$tmp/err"
+    local code=$?
+    local lines; lines=$(wc -l <"$tmp/err")
+    if [ "$code" -ne 2 ] || [ "$lines" -ne 1 ] || ! grep -qE "$pattern" "$tmp/err" || [ -e "$tmp/run" ]; then
+        echo "FAIL $name: exit $code, $lines stderr lines:"; cat "$tmp/err"
+        [ -e "$tmp/run" ] && echo "  and $tmp/run was left behind"
+        fail=$((fail + 1))
+    else
+        passed=$((passed + 1))
+    fi
+}
+
+printf 'user,item,rating,timestamp\n1,10,4,100\n1,11,x,101\n' >"$tmp/nonnum.csv"
+printf '1::10::4::100\n1::11::4\n' >"$tmp/ratings.dat"
+printf '1\t10\t9\t100\n' >"$tmp/range.data"
+: >"$tmp/empty.csv"
+printf 'hello world this is not\n\x01\x02\n' >"$tmp/garbage.bin"
+printf '[train]\nrounds = many\n' >"$tmp/bad.ini"
+printf '[train]\nnope = 1\n' >"$tmp/unknown.ini"
+
+expect_error missing-file "^fedrec: $tmp/missing.csv: cannot open" train --data "$tmp/missing.csv" --out "$tmp/run"
+expect_error non-numeric "^fedrec: $tmp/nonnum.csv:3: .*rating.*'x'" train --data "$tmp/nonnum.csv" --out "$tmp/run"
+expect_error malformed "^fedrec: $tmp/ratings.dat:2: " train --data "$tmp/ratings.dat" --out "$tmp/run"
+expect_error out-of-range "^fedrec: $tmp/range.data:1: .*rating.*out of range" train --data "$tmp/range.data" --format ml100k --out "$tmp/run"
+expect_error empty "^fedrec: $tmp/empty.csv: empty" train --data "$tmp/empty.csv" --out "$tmp/run"
+expect_error unknown-format "^fedrec: $tmp/garbage.bin: " train --data "$tmp/garbage.bin" --out "$tmp/run"
+expect_error config-value "^fedrec: $tmp/bad.ini:2: .*rounds.*not a number" train --config "$tmp/bad.ini" --out "$tmp/run"
+expect_error config-key "^fedrec: $tmp/unknown.ini:2: .*nope" train --config "$tmp/unknown.ini" --out "$tmp/run"
+expect_error set-value "^fedrec: --set train.rounds=abc" train --set train.rounds=abc --out "$tmp/run"
+expect_error stats-missing "^fedrec: $tmp/missing.dat: cannot open" data stats "$tmp/missing.dat"
+expect_error eval-missing "^fedrec: $tmp/none.safetensors: cannot open" eval --model "$tmp/none.safetensors"
+printf 'not a checkpoint at all' >"$tmp/bad.safetensors"
+expect_error eval-corrupt "^fedrec: $tmp/bad.safetensors: " eval --model "$tmp/bad.safetensors"
+
+# usage errors and --help
+for cmd in train eval data; do
+    if "$fedrec" $cmd --help | grep -q "usage: fedrec $cmd"; then passed=$((passed + 1)); else echo "FAIL $cmd --help"; fail=$((fail + 1)); fi
+done
+"$fedrec" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] && passed=$((passed + 1)) || { echo "FAIL unknown command"; fail=$((fail + 1)); }
+
+echo "cli_errors: $passed passed, $fail failed"
+[ "$fail" -eq 0 ]
