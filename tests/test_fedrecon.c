@@ -12,6 +12,7 @@
 #include "fedrec/alloc.h"
 #include "fedrec/fedrecon.h"
 #include "fedrec/fileio.h"
+#include "fedrec/safetensors.h"
 #include "fedrec/train.h"
 
 enum { NU = 500, NI = 150, RANK = 3, PER_USER = 60 };
@@ -106,6 +107,37 @@ static void test_recovers_planted_structure(void **state) {
     assert_true(rmse[2] < 0.75 * mean_rmse);
     /* it is at least as good as the stateful baseline, up to noise */
     assert_true(rmse[0] <= rmse[1] + 0.05);
+}
+
+/* FedAdam (server Adam on the negated average delta) trains too, and its moments are
+ * saved with the model. */
+static void test_fedadam_trains_and_saves_moments(void **state) {
+    (void)state;
+    double mean_rmse;
+    const char *data = planted_csv(&mean_rmse);
+    fr_config c;
+    base_config(&c, data, "fedrecon");
+    snprintf(c.server_optimizer, sizeof c.server_optimizer, "adam");
+    c.server_lr = 0.01;
+    char out[800];
+    snprintf(out, sizeof out, "%s/run-adam", tu_tmpdir());
+    fr_train_opts o = { out, 2, 0 };
+    cJSON *final = NULL;
+    fr_error err = { "" };
+    assert_int_equal(fr_train_run(&c, &o, &final, &err), FR_OK);
+    double rmse = number(final, "test", "rmse");
+    printf("fedadam   test rmse %.4f (predicting the mean: rmse %.4f)\n", rmse, mean_rmse);
+    assert_true(rmse < 0.75 * mean_rmse);
+    cJSON_Delete(final);
+    char path[900];
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    fr_safetensors ck;
+    assert_int_equal(fr_safetensors_read(path, &ck, &err), FR_OK);
+    assert_non_null(fr_safetensors_get(&ck, "server_optimizer.m"));
+    assert_non_null(fr_safetensors_get(&ck, "server_optimizer.v"));
+    assert_string_equal(fr_safetensors_meta(&ck, "server_optimizer_steps"), "150");
+    assert_null(fr_safetensors_get(&ck, "user_embedding"));
+    fr_safetensors_free(&ck);
 }
 
 static void test_update_carries_item_rows_only(void **state) {
@@ -249,6 +281,7 @@ int main(void) {
         cmocka_unit_test(test_bad_data_writes_nothing),
         cmocka_unit_test(test_threads_bit_identical_and_eval_matches),
         cmocka_unit_test(test_recovers_planted_structure),
+        cmocka_unit_test(test_fedadam_trains_and_saves_moments),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
