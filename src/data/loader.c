@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "fedrec/alloc.h"
+#include "fedrec/fileio.h"
 #include "loader_internal.h"
 
 #define WEIGHT_MAX 1e9
@@ -96,51 +97,6 @@ static int split_blanks(fr_span line, fr_span *fields, int max) {
         n++;
     }
     return n;
-}
-
-fr_status fr_loader_read(const char *path, char **data, size_t *len, fr_error *err) {
-    *data = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fr_fail(err, FR_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    int bad = fstat(fileno(f), &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
-    if (bad) {
-        fclose(f);
-        return fr_fail(err, FR_ERR_INPUT, "%s: cannot open: %s", path, strerror(bad));
-    }
-    size_t cap = sb.st_size > 0 ? (size_t)sb.st_size + 1 : 4096, n = 0;
-    char *buf = fr_alloc(cap, 1);
-    if (!buf) {
-        fclose(f);
-        return fr_nomem(err, path, cap);
-    }
-    for (;;) { /* the size from fstat is a hint: pipes and /proc files report 0 */
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (n + 1 < cap) break; /* a short read: end of file or an error */
-        int c = fgetc(f);
-        if (c == EOF) break;
-        char *bigger = fr_realloc(buf, cap * 2, 1);
-        if (!bigger) {
-            fr_free(buf);
-            fclose(f);
-            return fr_nomem(err, path, cap * 2);
-        }
-        buf = bigger;
-        cap *= 2;
-        buf[n++] = (char)c;
-    }
-    int failed = ferror(f);
-    int e = errno;
-    fclose(f);
-    if (failed) {
-        fr_free(buf);
-        return fr_fail(err, FR_ERR_INPUT, "%s: cannot read: %s", path, strerror(e));
-    }
-    buf[n] = 0;
-    *data = buf;
-    *len = n;
-    return FR_OK;
 }
 
 fr_status fr_loader_fail(fr_error *err, const char *path, int64_t line, const char *fmt, ...) {
@@ -635,7 +591,7 @@ fr_status fr_dataset_load(const char *path, fr_format format, fr_dataset *ds, fr
 
     char *buf = NULL;
     size_t len = 0;
-    st = fr_loader_read(file, &buf, &len, err);
+    st = fr_read_file(file, &buf, &len, err);
     if (st != FR_OK) return st;
     /* A UTF-8 byte-order mark (spreadsheet exports) is not part of the first field. */
     size_t bom = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;

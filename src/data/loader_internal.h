@@ -36,10 +36,6 @@ fr_span fr_span_trim(fr_span f);
  * returns how many there are in all. */
 int fr_split(fr_span line, const char *delim, size_t dlen, fr_span *fields, int max);
 
-/* Reads PATH whole (NUL-terminated, caller frees with fr_free). FR_ERR_INPUT
- * "PATH: cannot open: reason" when it cannot be opened or read. */
-fr_status fr_loader_read(const char *path, char **data, size_t *len, fr_error *err);
-
 /* Sets "PATH:LINE: message" and returns FR_ERR_INPUT. */
 fr_status fr_loader_fail(fr_error *err, const char *path, int64_t line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

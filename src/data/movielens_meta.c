@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fedrec/alloc.h"
+#include "fedrec/fileio.h"
 #include "loader_internal.h"
 
 /* u.genre, in flag order. */
@@ -116,7 +117,7 @@ static fr_status read_optional(const char *path, char **buf, size_t *len, fr_err
     FILE *f = fopen(path, "rb");
     if (!f) return FR_OK;
     fclose(f);
-    return fr_loader_read(path, buf, len, err);
+    return fr_read_file(path, buf, len, err);
 }
 
 /* ---- MovieLens-1M ----------------------------------------------------------------- */
