@@ -55,7 +55,8 @@ typedef struct run_state {
     fr_mf_model model;
     fr_optim server_opt;
     fr_mf_client_cfg train_cc, eval_cc;
-    int threads;
+    fr_mf_eval_sum last_valid;  /* the validation figures of the final model */
+    int have_last_valid;
 } run_state;
 
 static void run_state_free(run_state *rs) {
@@ -221,6 +222,8 @@ static fr_status train_federated(run_state *rs, fr_history *h, int progress, fr_
             fr_mf_eval_sum vs;
             status = evaluate(rs, rs->split.val, rs->split.n_val, &vs, err);
             if (status == FR_OK) cJSON_AddItemToObject(line, "valid", eval_json(&vs));
+            rs->last_valid = vs;
+            rs->have_last_valid = round == c->rounds;
         }
         double secs = now_seconds() - t0;
         cJSON_AddNumberToObject(line, "seconds", secs);
@@ -269,6 +272,8 @@ static fr_status train_central(run_state *rs, fr_history *h, int progress, fr_er
             fr_mf_eval_sum vs;
             st = evaluate(rs, rs->split.val, rs->split.n_val, &vs, err);
             if (st == FR_OK) cJSON_AddItemToObject(line, "valid", eval_json(&vs));
+            rs->last_valid = vs;
+            rs->have_last_valid = ep == c->central_epochs;
         }
         cJSON_AddNumberToObject(line, "seconds", now_seconds() - t0);
         if (st == FR_OK) st = fr_history_append(h, line, err);
@@ -362,9 +367,10 @@ fr_status fr_train_run(const fr_config *c, const fr_train_opts *o, cJSON **final
     }
     cJSON *final = NULL;
     if (st == FR_OK) {
-        fr_mf_eval_sum test, valid;
+        fr_mf_eval_sum test, valid = rs.last_valid;
         st = evaluate(&rs, rs.split.test, rs.split.n_test, &test, err);
-        if (st == FR_OK) st = evaluate(&rs, rs.split.val, rs.split.n_val, &valid, err);
+        if (st == FR_OK && !rs.have_last_valid) /* no round ran */
+            st = evaluate(&rs, rs.split.val, rs.split.n_val, &valid, err);
         if (st == FR_OK) {
             final = cJSON_CreateObject();
             cJSON_AddItemToObject(final, "test", eval_json(&test));
