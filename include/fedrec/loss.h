@@ -1,0 +1,29 @@
+/* loss.h - losses on scores (logits) for implicit-feedback models.
+ *
+ * All take n rows and return the mean over rows, accumulated in double; the backward
+ * pass *adds* dL/dscore into the gradient arrays (the caller zeroes them). Padded
+ * positions are simply not passed in.
+ *
+ *   BCE (SASRec, Kang & McAuley 2018, eq. 9): L = -(1/n) sum_i [log s(p_i) + log(1 - s(q_i))]
+ *   BPR (Rendle et al., UAI 2009, eq. 5):      L = -(1/n) sum_i log s(p_i - q_i)
+ *   InfoNCE (van den Oord et al. 2018, eq. 4): L = -(1/n) sum_i log softmax(z_i / t)[0],
+ *       z_i = [positive, M negatives]
+ *   Softmax cross-entropy over C classes:     L = -(1/n) sum_i log softmax(z_i)[y_i]
+ * with s the logistic sigmoid. Logs of sigmoids use log s(x) = -softplus(-x), stable
+ * for any x.
+ * Dimension letters: n rows, M negatives per row, C classes.
+ */
+#ifndef FEDREC_LOSS_H
+#define FEDREC_LOSS_H
+
+#include <stdint.h>
+
+/* pos[n], neg[n] scores; dpos, dneg may be NULL (forward only). */
+double fr_bce_loss(float *dpos, float *dneg, const float *pos, const float *neg, int64_t n);
+double fr_bpr_loss(float *dpos, float *dneg, const float *pos, const float *neg, int64_t n);
+/* z[n x (1+M)] with the positive in column 0; dz may be NULL. */
+double fr_infonce_loss(float *dz, const float *z, int64_t n, int64_t m, double temperature);
+/* z[n x C], y[n] in [0, C); dz may be NULL. */
+double fr_softmax_ce_loss(float *dz, const float *z, const int32_t *y, int64_t n, int64_t c);
+
+#endif
