@@ -66,20 +66,23 @@ fr_status fr_mf_client_create(fr_mf_client **out, int32_t dim, int bias, fr_erro
     return FR_OK;
 }
 
-void fr_mf_client_destroy(fr_mf_client *c) {
-    if (!c) return;
+/* Frees the per-example buffers (those that grow with the client's data). */
+static void free_example_buffers(fr_mf_client *c) {
     fr_free(c->order); fr_free(c->irow); fr_free(c->urow); fr_free(c->y);
     fr_free(c->items); fr_free(c->item); fr_free(c->item0); fr_free(c->ditem);
     fr_free(c->ibias); fr_free(c->ibias0); fr_free(c->dibias); fr_free(c->touched);
+}
+
+void fr_mf_client_destroy(fr_mf_client *c) {
+    if (!c) return;
+    free_example_buffers(c);
     fr_free(c->user); fr_free(c->duser);
     free(c);
 }
 
 static fr_status reserve(fr_mf_client *c, int64_t n, fr_error *err) {
     if (n <= c->cap_n) return FR_OK;
-    fr_free(c->order); fr_free(c->irow); fr_free(c->urow); fr_free(c->y);
-    fr_free(c->items); fr_free(c->item); fr_free(c->item0); fr_free(c->ditem);
-    fr_free(c->ibias); fr_free(c->ibias0); fr_free(c->dibias); fr_free(c->touched);
+    free_example_buffers(c);
     size_t K = (size_t)c->K;
     c->order = fr_alloc((size_t)n, 4);
     c->irow = fr_alloc((size_t)n, 4);
@@ -146,6 +149,11 @@ static fr_status prepare(fr_mf_client *c, const fr_mf_model *m, fr_user_view v,
 
 enum { BATCHES_ALL, BATCHES_EVEN, BATCHES_ODD };
 
+/* Whether batch b takes part when `which` batches are selected. */
+static int batch_selected(int which, int64_t b) {
+    return which == BATCHES_ALL || (which == BATCHES_EVEN) == (b % 2 == 0);
+}
+
 static fr_mf_view param_view(fr_mf_client *c) {
     fr_mf_view p = { c->user, c->bias ? &c->ubias : NULL, c->item,
                      c->bias ? c->ibias : NULL, c->bias ? &c->gbias : NULL };
@@ -170,8 +178,7 @@ static void run_sgd(fr_mf_client *c, int which, int32_t bs, int32_t epochs, int3
     int64_t steps = 0;
     for (int32_t ep = 0; ep < epochs; ep++) {
         for (int64_t b = 0; b < nb; b++) {
-            if ((which == BATCHES_EVEN && b % 2 != 0) || (which == BATCHES_ODD && b % 2 == 0))
-                continue;
+            if (!batch_selected(which, b)) continue;
             if (steps_max > 0 && steps >= steps_max) return;
             int64_t s = b * bs, e = s + bs < c->n ? s + bs : c->n;
             fr_mf_batch batch = { (int32_t)(e - s), c->urow + s, c->irow + s, c->y + s };
@@ -211,7 +218,7 @@ static void run_sgd(fr_mf_client *c, int which, int32_t bs, int32_t epochs, int3
 static int64_t count_examples(const fr_mf_client *c, int which, int32_t bs) {
     int64_t nb = (c->n + bs - 1) / bs, total = 0;
     for (int64_t b = 0; b < nb; b++) {
-        if ((which == BATCHES_EVEN && b % 2 != 0) || (which == BATCHES_ODD && b % 2 == 0)) continue;
+        if (!batch_selected(which, b)) continue;
         int64_t s = b * bs, e = s + bs < c->n ? s + bs : c->n;
         total += e - s;
     }
@@ -309,7 +316,7 @@ fr_status fr_mf_eval_user(fr_mf_eval_sum *sum, fr_mf_client *c, const fr_mf_mode
     fr_mf_view p = param_view(c);
     const int32_t bs = cc->batch_size;
     for (int64_t i = 0; i < c->n; i++) {
-        if ((i / bs) % 2 == 0) continue; /* odd batches only */
+        if (!batch_selected(BATCHES_ODD, i / bs)) continue;
         double d = (double)fr_mf_predict(&p, 0, c->irow[i], c->K) - c->y[i];
         sum->sq_err += d * d;
         sum->n_correct += (d <= 0.5 && d >= -0.5);

@@ -57,13 +57,13 @@ double fr_aggregate_mean(float *avg, double *acc, const fr_param_layout *l,
                          const fr_update *ups, int32_t n, fr_weighting w) {
     memset(acc, 0, (size_t)l->size * sizeof(double));
     double total = 0.0;
+    const int64_t width = fr_layout_sparse_width(l);
     for (int32_t c = 0; c < n; c++) {
         const fr_update *u = &ups[c];
         double wc = w == FR_WEIGHT_UNIFORM ? 1.0 : u->weight;
         if (wc <= 0.0) continue;
         total += wc;
         int64_t col0 = 0, dense0 = 0;
-        int64_t width = fr_layout_sparse_width(l);
         for (int t = 0; t < l->n; t++) {
             const fr_tensor_info *ti = &l->t[t];
             if (ti->scope != FR_SCOPE_GLOBAL) continue;
