@@ -150,30 +150,6 @@ static fr_status load_movies_dat(fr_dataset *ds, const char *path, const char *b
     return st;
 }
 
-static fr_status load_users_dat(fr_dataset *ds, const char *path, const char *buf,
-                                size_t len, fr_error *err) {
-    fr_status st = users_meta_ensure(ds, err);
-    fr_line_iter it;
-    fr_line_iter_init(&it, buf, len);
-    fr_span line, f[5];
-    while (st == FR_OK && fr_line_iter_next(&it, &line)) {
-        if (fr_span_blank(line)) continue;
-        int nf = fr_split(line, "::", 2, f, 5);
-        if (nf != 5)
-            return fr_loader_fail(err, path, it.lineno,
-                                  "expected 5 fields separated by '::', found %d", nf);
-        int64_t id, age;
-        fr_span gender = fr_span_trim(f[1]);
-        if ((st = fr_parse_id(fr_span_trim(f[0]), "UserID", path, it.lineno, &id, err)) ||
-            (st = check_gender(gender, "Gender", path, it.lineno, err)) ||
-            (st = fr_parse_int(fr_span_trim(f[2]), "Age", path, it.lineno, 0, 150, &age, err)))
-            return st;
-        int32_t u = dense_of(ds->user_raw, ds->n_users, id);
-        if (u >= 0) st = set_user(ds, u, gender, age, f[3], f[4], err);
-    }
-    return st;
-}
-
 /* ---- MovieLens-100K --------------------------------------------------------------- */
 
 static fr_status load_u_item(fr_dataset *ds, const char *path, const char *buf, size_t len,
@@ -212,28 +188,56 @@ static fr_status load_u_item(fr_dataset *ds, const char *path, const char *buf, 
     return st;
 }
 
-static fr_status load_u_user(fr_dataset *ds, const char *path, const char *buf, size_t len,
-                             fr_error *err) {
+/* Where the fields of a user line are: users.dat (UserID::Gender::Age::Occupation::Zip)
+ * and u.user (id|age|gender|occupation|zip) differ only in this. */
+typedef struct user_layout {
+    const char *delim;
+    int gender_col, age_col;                 /* id is column 0, occupation 3, zip 4 */
+    const char *id_name, *gender_name, *age_name;
+} user_layout;
+
+static const user_layout users_dat_layout = { "::", 1, 2, "UserID", "Gender", "Age" };
+static const user_layout u_user_layout = { "|", 2, 1, "user id", "gender", "age" };
+
+static fr_status load_user_lines(fr_dataset *ds, const user_layout *lay, const char *path,
+                                 const char *buf, size_t len, fr_error *err) {
     fr_status st = users_meta_ensure(ds, err);
     fr_line_iter it;
     fr_line_iter_init(&it, buf, len);
     fr_span line, f[5];
+    const size_t dlen = strlen(lay->delim);
     while (st == FR_OK && fr_line_iter_next(&it, &line)) {
         if (fr_span_blank(line)) continue;
-        int nf = fr_split(line, "|", 1, f, 5);
+        int nf = fr_split(line, lay->delim, dlen, f, 5);
         if (nf != 5)
             return fr_loader_fail(err, path, it.lineno,
-                                  "expected 5 fields separated by '|', found %d", nf);
+                                  "expected 5 fields separated by '%s', found %d", lay->delim, nf);
         int64_t id, age;
-        fr_span gender = fr_span_trim(f[2]);
-        if ((st = fr_parse_id(fr_span_trim(f[0]), "user id", path, it.lineno, &id, err)) ||
-            (st = fr_parse_int(fr_span_trim(f[1]), "age", path, it.lineno, 0, 150, &age, err)) ||
-            (st = check_gender(gender, "gender", path, it.lineno, err)))
+        fr_span gender = fr_span_trim(f[lay->gender_col]);
+        if ((st = fr_parse_id(fr_span_trim(f[0]), lay->id_name, path, it.lineno, &id, err)))
             return st;
+        for (int col = 1; col <= 2; col++) { /* report the leftmost bad field first */
+            if (col == lay->gender_col)
+                st = check_gender(gender, lay->gender_name, path, it.lineno, err);
+            else
+                st = fr_parse_int(fr_span_trim(f[lay->age_col]), lay->age_name, path, it.lineno,
+                                  0, 150, &age, err);
+            if (st != FR_OK) return st;
+        }
         int32_t u = dense_of(ds->user_raw, ds->n_users, id);
         if (u >= 0) st = set_user(ds, u, gender, age, f[3], f[4], err);
     }
     return st;
+}
+
+static fr_status load_users_dat(fr_dataset *ds, const char *path, const char *buf,
+                                size_t len, fr_error *err) {
+    return load_user_lines(ds, &users_dat_layout, path, buf, len, err);
+}
+
+static fr_status load_u_user(fr_dataset *ds, const char *path, const char *buf, size_t len,
+                             fr_error *err) {
+    return load_user_lines(ds, &u_user_layout, path, buf, len, err);
 }
 
 /* ---- entry points ----------------------------------------------------------------- */
