@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages fedrec needs to build and test, when they are missing.
 # Runs apt-get only if something is missing; uses sudo when not root.
 set -euo pipefail
-pkgs=(gcc make cmake pkg-config libcjson-dev libinih-dev libcmocka-dev)
+pkgs=(gcc make cmake pkg-config libcjson-dev libinih-dev libcmocka-dev libopenblas-openmp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,213 @@
+/* attention.c - causal multi-head self-attention over one sequence, forward and
+ * backward, by per-head matrix products (fr_matmul), and the plain-loop reference.
+ * Leaves out: batching several sequences (callers loop and shard), cross-attention,
+ * relative position terms, and skipping the zero upper triangle in the products
+ * (T is ~50-200, so full T x T products cost little and keep the code plain).
+ * Source: Vaswani et al. 2017, eq. 1 (scaled dot-product attention) with the causal
+ * mask of section 3.2.3. Dropout on the attention weights is not in the paper's
+ * equations; it follows common implementations (SASRec's, Kang & McAuley 2018).
+ *
+ * T tokens, C channels, H heads. Per head h (D = C / H channels), with Q_h, K_h, V_h read from qkv[T x 3C] at row
+ * stride 3C and dO_h from dout[T x C] at row stride C:
+ *     S = Q_h K_h^T / sqrt(D), P = softmax over j <= i with key_valid[j],
+ *     Pd = P * keep / (1 - p), O_h = Pd V_h.
+ * Backward (dP = dPd * keep / (1 - p), dS = P * (dP - rowsum(dP * P))):
+ *     dV_h += Pd^T dO_h, dPd = dO_h V_h^T, dQ_h += dS K_h / sqrt(D),
+ *     dK_h += dS^T Q_h / sqrt(D). */
+#include "fedrec/nn.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Dropout keeps an entry when its word is >= p * 2^32. */
+static double drop_threshold(float p) { return (double)p * 4294967296.0; }
+
+/* p[0..T-1] = row i of softmax(s) over the keys j <= i with key_valid[j] (NULL: all
+ * valid); zero elsewhere, and all zero when no key is valid. */
+static void causal_softmax_row(float *prow, const float *s, const uint8_t *key_valid, int i,
+                               int t) {
+    float mx = 0.0f;
+    int any = 0;
+    for (int j = 0; j <= i; j++)
+        if (!key_valid || key_valid[j]) {
+            mx = any ? fmaxf(mx, s[j]) : s[j];
+            any = 1;
+        }
+    memset(prow, 0, (size_t)t * sizeof(float));
+    if (!any) return;
+    float sum = 0.0f;
+    for (int j = 0; j <= i; j++)
+        if (!key_valid || key_valid[j]) {
+            prow[j] = expf(s[j] - mx);
+            sum += prow[j];
+        }
+    const float inv = 1.0f / sum;
+    for (int j = 0; j <= i; j++) prow[j] *= inv;
+}
+
+/* keep[0..T-1] for row i: one word per j <= i (none when p = 0: all kept), 0 above
+ * the diagonal. */
+static void draw_keep_row(uint8_t *keep, int i, int t, float p, fr_rng *rng) {
+    const double drop_below = drop_threshold(p);
+    for (int j = 0; j <= i; j++) keep[j] = p == 0.0f || (double)fr_rng_u32(rng) >= drop_below;
+    memset(keep + i + 1, 0, (size_t)(t - i - 1));
+}
+
+/* dst[n] = keep ? src * inv_keep : 0 (dst may be src). */
+static void apply_keep(float *dst, const float *src, const uint8_t *keep, int64_t n,
+                       float inv_keep) {
+    for (int64_t j = 0; j < n; j++) dst[j] = keep[j] ? src[j] * inv_keep : 0.0f;
+}
+
+void fr_attention_forward(float *out, float *att, uint8_t *keep, float *scratch,
+                          const float *qkv, const uint8_t *key_valid, int t, int c, int h,
+                          float p, fr_rng *rng) {
+    const int d = c / h;
+    const float scale = 1.0f / sqrtf((float)d), inv_keep = 1.0f / (1.0f - p);
+    for (int hh = 0; hh < h; hh++) {
+        const float *q = qkv + hh * d, *k = q + c, *v = q + 2 * c;
+        float *att_h = att + (int64_t)hh * t * t;
+        uint8_t *keep_h = keep ? keep + (int64_t)hh * t * t : NULL;
+        /* S = Q_h K_h^T / sqrt(D) */
+        fr_matmul(scratch, t, q, 3 * c, k, 3 * c, t, t, d, 0, 1, scale, 0.0f);
+        for (int i = 0; i < t; i++) { /* row i of S is read before Pd overwrites it */
+            float *s = scratch + (int64_t)i * t, *prow = att_h + (int64_t)i * t;
+            causal_softmax_row(prow, s, key_valid, i, t);
+            if (keep_h) draw_keep_row(keep_h + (int64_t)i * t, i, t, p, rng);
+            if (p > 0.0f) apply_keep(s, prow, keep_h + (int64_t)i * t, t, inv_keep);
+        }
+        /* O_h = Pd V_h */
+        fr_matmul(out + hh * d, c, p > 0.0f ? scratch : att_h, t, v, 3 * c, t, d, t, 0, 0,
+                  1.0f, 0.0f);
+    }
+}
+
+/* Row i of dS, in place over row i of dPd: dP = dPd * keep / (1 - p) (keep NULL when
+ * p = 0), dS = P * (dP - sum_j P dP) * scale for j <= i, 0 above the diagonal.
+ * Differentiates P = softmax(S) row-wise, where dS_j = P_j (dP_j - sum_k P_k dP_k). */
+static void softmax_backward_row(float *g, const float *prow, const uint8_t *keep, int i, int t,
+                                 float inv_keep, float scale) {
+    if (keep) apply_keep(g, g, keep, i + 1, inv_keep);
+    float dot = 0.0f;
+    for (int j = 0; j <= i; j++) dot += prow[j] * g[j];
+    for (int j = 0; j <= i; j++) g[j] = prow[j] * (g[j] - dot) * scale;
+    memset(g + i + 1, 0, (size_t)(t - i - 1) * sizeof(float));
+}
+
+/* Differentiates O_h = dropout(softmax(Q_h K_h^T / sqrt(D))) V_h for every head. */
+void fr_attention_backward(float *dqkv, float *scratch, const float *dout, const float *att,
+                           const uint8_t *keep, const float *qkv, int t, int c, int h, float p) {
+    if (!dqkv) return;
+    const int d = c / h;
+    const float scale = 1.0f / sqrtf((float)d), inv_keep = 1.0f / (1.0f - p);
+    for (int hh = 0; hh < h; hh++) {
+        const float *q = qkv + hh * d, *k = q + c, *v = q + 2 * c, *dout_h = dout + hh * d;
+        float *dq = dqkv + hh * d, *dk = dq + c, *dv = dq + 2 * c;
+        const float *att_h = att + (int64_t)hh * t * t;
+        const uint8_t *keep_h = p > 0.0f ? keep + (int64_t)hh * t * t : NULL;
+        /* dV_h += Pd^T dO_h, Pd rebuilt in scratch from P and keep */
+        const float *pd = att_h;
+        if (keep_h) {
+            apply_keep(scratch, att_h, keep_h, (int64_t)t * t, inv_keep);
+            pd = scratch;
+        }
+        fr_matmul(dv, 3 * c, pd, t, dout_h, c, t, d, t, 1, 0, 1.0f, 1.0f);
+        /* dPd = dO_h V_h^T, overwriting Pd; then dS row by row */
+        fr_matmul(scratch, t, dout_h, c, v, 3 * c, t, t, d, 0, 1, 1.0f, 0.0f);
+        for (int i = 0; i < t; i++)
+            softmax_backward_row(scratch + (int64_t)i * t, att_h + (int64_t)i * t,
+                                 keep_h ? keep_h + (int64_t)i * t : NULL, i, t, inv_keep, scale);
+        /* dQ_h += dS K_h / sqrt(D); dK_h += dS^T Q_h / sqrt(D) (the scale is in dS) */
+        fr_matmul(dq, 3 * c, scratch, t, k, 3 * c, t, d, t, 0, 0, 1.0f, 1.0f);
+        fr_matmul(dk, 3 * c, scratch, t, q, 3 * c, t, d, t, 1, 0, 1.0f, 1.0f);
+    }
+}
+
+/* ---- reference: plain loops in double, no BLAS, no scratch ---- */
+
+/* Row r's channel e of part (0 Q, 1 K, 2 V) of head hh in qkv[T x 3C]. */
+static double ref_qkv(const float *qkv, int part, int r, int hh, int e, int c, int d) {
+    return qkv[(int64_t)r * 3 * c + part * c + hh * d + e];
+}
+
+/* S[i][j] = Q_h[i] . K_h[j] / sqrt(D) */
+static double ref_score(const float *qkv, int i, int j, int hh, int c, int d) {
+    double s = 0.0;
+    for (int e = 0; e < d; e++)
+        s += ref_qkv(qkv, 0, i, hh, e, c, d) * ref_qkv(qkv, 1, j, hh, e, c, d);
+    return s / sqrt((double)d);
+}
+
+/* Row i of P for head hh into prow[T]: softmax over valid j <= i, else 0. */
+static void ref_softmax_row(float *prow, const float *qkv, const uint8_t *key_valid, int hh,
+                            int i, int t, int c, int d) {
+    double mx = -INFINITY, sum = 0.0;
+    for (int j = 0; j <= i; j++)
+        if (!key_valid || key_valid[j]) mx = fmax(mx, ref_score(qkv, i, j, hh, c, d));
+    for (int j = 0; j <= i; j++)
+        if (!key_valid || key_valid[j]) sum += exp(ref_score(qkv, i, j, hh, c, d) - mx);
+    for (int j = 0; j < t; j++) {
+        int live = j <= i && (!key_valid || key_valid[j]);
+        prow[j] = live ? (float)(exp(ref_score(qkv, i, j, hh, c, d) - mx) / sum) : 0.0f;
+    }
+}
+
+void fr_attention_forward_ref(float *out, float *att, uint8_t *keep, const float *qkv,
+                              const uint8_t *key_valid, int t, int c, int h, float p,
+                              fr_rng *rng) {
+    const int d = c / h;
+    const double drop_below = drop_threshold(p);
+    for (int hh = 0; hh < h; hh++)
+        for (int i = 0; i < t; i++) {
+            float *prow = att + ((int64_t)hh * t + i) * t;
+            uint8_t *krow = keep ? keep + ((int64_t)hh * t + i) * t : NULL;
+            ref_softmax_row(prow, qkv, key_valid, hh, i, t, c, d);
+            for (int j = 0; krow && j < t; j++)
+                krow[j] = j <= i && (p == 0.0f || (double)fr_rng_u32(rng) >= drop_below);
+            for (int e = 0; e < d; e++) {
+                double o = 0.0;
+                for (int j = 0; j <= i; j++) {
+                    double pd = (krow && !krow[j]) ? 0.0 : prow[j] / (1.0 - p);
+                    o += pd * ref_qkv(qkv, 2, j, hh, e, c, d);
+                }
+                out[(int64_t)i * c + hh * d + e] = (float)o;
+            }
+        }
+}
+
+/* dP[i][j] = keep * (dO_h[i] . V_h[j]) / (1 - p) */
+static double ref_dp(const float *dout, const uint8_t *krow, const float *qkv, int i, int j,
+                     int hh, int c, int d, float p) {
+    if (krow && !krow[j]) return 0.0;
+    double s = 0.0;
+    for (int e = 0; e < d; e++)
+        s += (double)dout[(int64_t)i * c + hh * d + e] * ref_qkv(qkv, 2, j, hh, e, c, d);
+    return s / (1.0 - p);
+}
+
+void fr_attention_backward_ref(float *dqkv, const float *dout, const float *att,
+                               const uint8_t *keep, const float *qkv, int t, int c, int h,
+                               float p) {
+    if (!dqkv) return;
+    const int d = c / h;
+    const double scale = 1.0 / sqrt((double)d);
+    for (int hh = 0; hh < h; hh++)
+        for (int i = 0; i < t; i++) {
+            const float *prow = att + ((int64_t)hh * t + i) * t;
+            const uint8_t *krow = p > 0.0f ? keep + ((int64_t)hh * t + i) * t : NULL;
+            double dot = 0.0; /* sum_j P dP */
+            for (int j = 0; j <= i; j++)
+                dot += prow[j] * ref_dp(dout, krow, qkv, i, j, hh, c, d, p);
+            for (int j = 0; j <= i; j++) {
+                double ds = prow[j] * (ref_dp(dout, krow, qkv, i, j, hh, c, d, p) - dot) * scale;
+                double pd = (krow && !krow[j]) ? 0.0 : prow[j] / (1.0 - p);
+                for (int e = 0; e < d; e++) {
+                    float *row_i = dqkv + (int64_t)i * 3 * c + hh * d + e;
+                    float *row_j = dqkv + (int64_t)j * 3 * c + hh * d + e;
+                    row_i[0] += (float)(ds * ref_qkv(qkv, 1, j, hh, e, c, d));     /* dQ */
+                    row_j[c] += (float)(ds * ref_qkv(qkv, 0, i, hh, e, c, d));     /* dK */
+                    row_j[2 * c] += (float)(pd * dout[(int64_t)i * c + hh * d + e]); /* dV */
+                }
+            }
+        }
+}
