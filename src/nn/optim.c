@@ -1,5 +1,6 @@
-/* optim.c - SGD (with momentum) and Adam over flat buffers; equations in optim.h.
- * Leaves out: AdamW, Yogi and the sparse (lazy) variants; they come with the models
+/* optim.c - SGD (with momentum), Adam and AdamW over flat buffers, with an optional
+ * coupled L2 term on one range; equations in optim.h.
+ * Leaves out: Yogi, AMSGrad and the sparse (lazy) variants; they come with the models
  * that need them. */
 #include "fedrec/optim.h"
 
@@ -17,11 +18,12 @@ fr_status fr_optim_init(fr_optim *o, fr_optim_kind kind, int64_t n, double lr, d
     o->beta2 = beta2;
     o->eps = eps;
     o->n = n;
-    if (kind == FR_OPTIM_ADAM || momentum != 0.0) {
+    int adam = kind == FR_OPTIM_ADAM || kind == FR_OPTIM_ADAMW;
+    if (adam || momentum != 0.0) {
         o->m = fr_calloc((size_t)n, sizeof(float));
         if (!o->m) return fr_nomem(err, "optimizer first moment", (size_t)n * sizeof(float));
     }
-    if (kind == FR_OPTIM_ADAM) {
+    if (adam) {
         o->v = fr_calloc((size_t)n, sizeof(float));
         if (!o->v) {
             fr_optim_free(o);
@@ -31,29 +33,54 @@ fr_status fr_optim_init(fr_optim *o, fr_optim_kind kind, int64_t n, double lr, d
     return FR_OK;
 }
 
+/* The gradient of element i with the coupled L2 term: g_i + l2 * p_i inside
+ * [lo, hi), g_i outside. p is read before this step changes it. */
+static inline double grad_at(const float *params, const float *grad, int64_t i, double l2,
+                             int64_t lo, int64_t hi) {
+    double g = grad[i];
+    if (i >= lo && i < hi) g += l2 * params[i];
+    return g;
+}
+
 void fr_optim_step(fr_optim *o, float *params, const float *grad) {
     o->t++;
+    /* an empty range when L2 is off, so the loops below need no second test */
+    int64_t lo = 0, hi = 0;
+    if (o->l2 != 0.0) {
+        lo = o->l2_begin < 0 ? 0 : o->l2_begin;
+        hi = o->l2_end > o->n ? o->n : o->l2_end;
+    }
     if (o->kind == FR_OPTIM_SGD) {
         if (!o->m) {
-            for (int64_t i = 0; i < o->n; i++) params[i] -= (float)(o->lr * grad[i]);
+            for (int64_t i = 0; i < o->n; i++)
+                params[i] -= (float)(o->lr * grad_at(params, grad, i, o->l2, lo, hi));
             return;
         }
         for (int64_t i = 0; i < o->n; i++) {
-            o->m[i] = (float)(o->momentum * o->m[i] + grad[i]);
+            o->m[i] = (float)(o->momentum * o->m[i] + grad_at(params, grad, i, o->l2, lo, hi));
             params[i] -= (float)(o->lr * o->m[i]);
         }
         return;
     }
     const double c1 = 1.0 - pow(o->beta1, (double)o->t);
     const double c2 = 1.0 - pow(o->beta2, (double)o->t);
+    /* decay 1 leaves p bit-for-bit as it is, so Adam takes the same path unchanged */
+    const double decay = o->kind == FR_OPTIM_ADAMW ? 1.0 - o->lr * o->weight_decay : 1.0;
     for (int64_t i = 0; i < o->n; i++) {
-        double g = grad[i];
+        double g = grad_at(params, grad, i, o->l2, lo, hi);
         double m = o->beta1 * o->m[i] + (1.0 - o->beta1) * g;
         double v = o->beta2 * o->v[i] + (1.0 - o->beta2) * g * g;
         o->m[i] = (float)m;
         o->v[i] = (float)v;
-        params[i] -= (float)(o->lr * (m / c1) / (sqrt(v / c2) + o->eps));
+        float p = decay == 1.0 ? params[i] : (float)(decay * params[i]);
+        params[i] = p - (float)(o->lr * (m / c1) / (sqrt(v / c2) + o->eps));
     }
+}
+
+void fr_optim_reset(fr_optim *o) {
+    if (o->m) memset(o->m, 0, (size_t)o->n * sizeof(float));
+    if (o->v) memset(o->v, 0, (size_t)o->n * sizeof(float));
+    o->t = 0;
 }
 
 void fr_optim_free(fr_optim *o) {
