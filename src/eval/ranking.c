@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fedrec/alloc.h"
 #include "fedrec/rng.h"
 
 const int fr_rank_cutoffs[FR_RANK_NK] = { 1, 5, 10, 20 };
@@ -45,33 +46,30 @@ fr_loo fr_loo_split(fr_user_view v) {
     return l;
 }
 
-static int in_history(fr_user_view v, int32_t item) {
-    for (int64_t i = 0; i < v.n; i++)
-        if (v.item[i] == item) return 1;
-    return 0;
-}
-
 fr_status fr_sample_negatives(int32_t *out, int32_t n_neg, fr_user_view v, int32_t n_items,
                               uint64_t seed, fr_error *err) {
-    /* distinct history items bound how many candidates remain */
+    /* taken[i]: 1 for the user's items, 2 for negatives drawn so far */
+    uint8_t *taken = fr_calloc((size_t)n_items, 1);
+    if (!taken) return fr_nomem(err, "negative sampling", (size_t)n_items);
     int64_t distinct = 0;
     for (int64_t i = 0; i < v.n; i++) {
-        int seen = 0;
-        for (int64_t j = 0; j < i && !seen; j++) seen = v.item[j] == v.item[i];
-        distinct += !seen;
-        if (distinct > n_items) break;
+        distinct += !taken[v.item[i]];
+        taken[v.item[i]] = 1;
     }
-    if ((int64_t)n_items - distinct < n_neg)
+    if ((int64_t)n_items - distinct < n_neg) {
+        fr_free(taken);
         return fr_fail(err, FR_ERR_INPUT,
                        "user %d: %lld items are left outside its history, %d negatives asked",
                        v.user, (long long)(n_items - distinct), n_neg);
+    }
     fr_rng rng;
     fr_rng_init(&rng, seed, 0, (uint32_t)v.user, FR_PURPOSE_EVAL);
     for (int32_t k = 0; k < n_neg;) { /* rejection: the history is a small share */
         int32_t it = (int32_t)fr_rng_below(&rng, (uint32_t)n_items);
-        int dup = in_history(v, it);
-        for (int32_t j = 0; j < k && !dup; j++) dup = out[j] == it;
-        if (!dup) out[k++] = it;
+        if (taken[it]) continue;
+        taken[it] = 2;
+        out[k++] = it;
     }
+    fr_free(taken);
     return FR_OK;
 }
