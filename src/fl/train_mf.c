@@ -20,12 +20,14 @@
 
 #include "fedrec/alloc.h"
 #include "fedrec/central_mf.h"
+#include "fedrec/checkpoint.h"
 #include "fedrec/fedrecon.h"
 #include "fedrec/fileio.h"
 #include "fedrec/history.h"
 #include "fedrec/optim.h"
 #include "fedrec/safetensors.h"
 #include "fedrec/train.h"
+#include "train_internal.h"
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -284,65 +286,18 @@ static fr_status train_central(run_state *rs, fr_history *h, int progress, fr_er
     return st;
 }
 
-/* model.safetensors: the global tensors, the server optimizer's moments, and in
- * __metadata__ the configuration, the round, the RNG and the data's shape. */
+/* model.safetensors: the global tensors and the server optimizer's moments. */
 static fr_status save_checkpoint(const run_state *rs, const char *path, int32_t rounds, fr_error *err) {
-    const fr_param_layout *L = &rs->model.layout;
-    fr_st_tensor ts[FR_MAX_TENSORS + 2];
-    int n = 0;
-    for (int i = 0; i < L->n; i++, n++) {
-        memset(&ts[n], 0, sizeof ts[n]);
-        snprintf(ts[n].name, sizeof ts[n].name, "%s", L->t[i].name);
-        ts[n].ndim = 2;
-        ts[n].shape[0] = L->t[i].rows;
-        ts[n].shape[1] = L->t[i].cols;
-        ts[n].data = rs->model.params + L->t[i].offset;
-        ts[n].numel = L->t[i].rows * L->t[i].cols;
-    }
-    const float *moments[2] = { rs->server_opt.m, rs->server_opt.v };
-    const char *names[2] = { "server_optimizer.m", "server_optimizer.v" };
-    for (int j = 0; j < 2; j++) {
-        if (!moments[j]) continue;
-        memset(&ts[n], 0, sizeof ts[n]);
-        snprintf(ts[n].name, sizeof ts[n].name, "%s", names[j]);
-        ts[n].ndim = 1;
-        ts[n].shape[0] = L->size;
-        ts[n].data = (float *)moments[j];
-        ts[n].numel = L->size;
-        n++;
-    }
-    cJSON *meta = cJSON_CreateObject();
-    cJSON *cfg = fr_config_to_json(rs->c);
-    char *cfg_text = cJSON_PrintUnformatted(cfg);
-    char buf[64];
-    cJSON_AddStringToObject(meta, "format", "fedrec-checkpoint-1");
-    cJSON_AddStringToObject(meta, "model", "mf");
-    cJSON_AddStringToObject(meta, "config", cfg_text ? cfg_text : "{}");
-    snprintf(buf, sizeof buf, "%d", rounds);
-    cJSON_AddStringToObject(meta, "round", buf);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)rs->c->seed);
-    cJSON_AddStringToObject(meta, "seed", buf);
-    cJSON_AddStringToObject(meta, "rng", "philox4x32-10; streams keyed by (seed, round, client, purpose); next round = round + 1");
-    snprintf(buf, sizeof buf, "%lld", (long long)rs->server_opt.t);
-    cJSON_AddStringToObject(meta, "server_optimizer_steps", buf);
-    snprintf(buf, sizeof buf, "%d", rs->ds.n_users);
-    cJSON_AddStringToObject(meta, "data_users", buf);
-    snprintf(buf, sizeof buf, "%d", rs->ds.n_items);
-    cJSON_AddStringToObject(meta, "data_items", buf);
-    snprintf(buf, sizeof buf, "%lld", (long long)rs->ds.n_inter);
-    cJSON_AddStringToObject(meta, "data_interactions", buf);
-    fr_status st = fr_safetensors_write(path, ts, n, meta, err);
-    free(cfg_text);
-    cJSON_Delete(cfg);
-    cJSON_Delete(meta);
-    return st;
+    fr_checkpoint_info info = { "mf", rs->c, rounds, "server_optimizer", rs->server_opt.m,
+                                rs->server_opt.v, rs->server_opt.t, &rs->ds };
+    return fr_checkpoint_write(path, &rs->model.layout, rs->model.params, &info, err);
 }
 
 static void join_path(char *dst, size_t n, const char *dir, const char *name) {
     snprintf(dst, n, "%s/%s", dir, name);
 }
 
-fr_status fr_train_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out, fr_error *err) {
+fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out, fr_error *err) {
     double t_start = now_seconds();
     if (final_out) *final_out = NULL;
     fr_status st = fr_config_validate(c, err);
@@ -400,43 +355,24 @@ fr_status fr_train_run(const fr_config *c, const fr_train_opts *o, cJSON **final
     return st;
 }
 
-fr_status fr_eval_checkpoint(const char *model_path, const char *data_path, const char *format,
-                             int threads, cJSON **result, fr_error *err) {
+fr_status fr_eval_mf_checkpoint(const char *model_path, const char *data_path, const char *format,
+                                int threads, cJSON **result, fr_error *err) {
     *result = NULL;
     if (threads > 0) omp_set_num_threads(threads);
     fr_safetensors ck;
-    fr_status st = fr_safetensors_read(model_path, &ck, err);
-    if (st != FR_OK) return st;
     fr_config c;
     fr_config_defaults(&c);
-    const char *cfg_text = fr_safetensors_meta(&ck, "config");
-    const char *model = fr_safetensors_meta(&ck, "model");
-    if (!cfg_text || !model || strcmp(model, "mf") != 0) {
-        fr_safetensors_free(&ck);
-        return fr_fail(err, FR_ERR_INPUT, "%s: not a fedrec MF checkpoint (metadata has no config/model)", model_path);
-    }
-    cJSON *cj = cJSON_Parse(cfg_text);
-    st = cj ? fr_config_from_json(&c, cj, err)
-            : fr_fail(err, FR_ERR_INPUT, "%s: metadata 'config' is not JSON", model_path);
-    cJSON_Delete(cj);
-    if (st == FR_OK && data_path && data_path[0]) snprintf(c.data_path, sizeof c.data_path, "%s", data_path);
-    if (st == FR_OK && format && format[0]) snprintf(c.data_format, sizeof c.data_format, "%s", format);
+    fr_status st = fr_checkpoint_open(model_path, "mf", &ck, &c, err);
+    if (st != FR_OK) return st;
+    if (data_path && data_path[0]) snprintf(c.data_path, sizeof c.data_path, "%s", data_path);
+    if (format && format[0]) snprintf(c.data_format, sizeof c.data_format, "%s", format);
     run_state rs;
-    if (st == FR_OK) st = run_state_init(&rs, &c, err);
+    st = run_state_init(&rs, &c, err);
     if (st != FR_OK) {
         fr_safetensors_free(&ck);
         return st;
     }
-    const fr_param_layout *L = &rs.model.layout;
-    for (int i = 0; i < L->n && st == FR_OK; i++) {
-        const fr_st_tensor *t = fr_safetensors_get(&ck, L->t[i].name);
-        if (!t || t->numel != L->t[i].rows * L->t[i].cols)
-            st = fr_fail(err, FR_ERR_INPUT,
-                         "%s: tensor '%s' is missing or has the wrong shape for this data (%d items)",
-                         model_path, L->t[i].name, rs.ds.n_items);
-        else
-            memcpy(rs.model.params + L->t[i].offset, t->data, (size_t)t->numel * 4);
-    }
+    st = fr_checkpoint_load_params(&ck, model_path, &rs.model.layout, rs.model.params, err);
     if (st == FR_OK) {
         fr_mf_eval_sum test;
         st = evaluate(&rs, rs.split.test, rs.split.n_test, &test, err);

@@ -1,0 +1,25 @@
+/* train.c - fr_train_run and fr_eval_checkpoint pick the experiment driver of the
+ * configured (or checkpointed) model: train_mf.c for R1's explicit-rating MF,
+ * train_sasrec.c for SASRec. */
+#include "fedrec/train.h"
+
+#include <string.h>
+#include "fedrec/checkpoint.h"
+#include "train_internal.h"
+
+fr_status fr_train_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out,
+                       fr_error *err) {
+    if (strcmp(c->model, "sasrec") == 0) return fr_train_sasrec_run(c, o, final_out, err);
+    return fr_train_mf_run(c, o, final_out, err);
+}
+
+fr_status fr_eval_checkpoint(const char *model_path, const char *data_path, const char *format,
+                             int threads, cJSON **result, fr_error *err) {
+    fr_safetensors ck;
+    fr_status st = fr_safetensors_read(model_path, &ck, err);
+    if (st != FR_OK) return st;
+    int sasrec = strcmp(fr_checkpoint_model(&ck), "sasrec") == 0;
+    fr_safetensors_free(&ck);
+    if (sasrec) return fr_eval_sasrec_checkpoint(model_path, data_path, format, threads, result, err);
+    return fr_eval_mf_checkpoint(model_path, data_path, format, threads, result, err);
+}
