@@ -34,11 +34,16 @@ typedef struct fr_config {
     double synth_mean_per_user, synth_zipf, synth_noise;
     int32_t synth_min_per_user;
     /* [model] */
-    char model[16];                  /* mf */
+    char model[16];                  /* mf|sasrec */
     int32_t dim;                     /* K, latent factors: 50 */
     int32_t bias;                    /* 0/1: global mean + user and item biases */
     double l2;                       /* L2 on the touched parameters, 0 */
     double init_scale;               /* uniform(-s, s) init as Keras' default: 0.05 */
+    int32_t blocks, heads, maxlen;   /* SASRec: 2, 1, 200 */
+    double dropout;                  /* SASRec: 0.2 */
+    char activation[8];              /* relu|gelu */
+    char norm[8];                    /* post|pre: layer-norm placement */
+    double l2_emb;                   /* L2 on the item embedding table, 0 */
     /* [train] */
     char algorithm[32];              /* fedrecon|fedavg|central */
     int32_t rounds;                  /* 20 */
@@ -61,11 +66,18 @@ typedef struct fr_config {
     int32_t central_epochs;          /* 10 */
     double central_lr;               /* 0.05 */
     int32_t central_batch_size;      /* 32 */
+    char central_optimizer[8];       /* sgd|adam|adamw (ranking models; MF uses SGD) */
+    double central_beta1, central_beta2, central_eps, central_weight_decay;
     /* [eval] */
     int32_t eval_every;              /* rounds between validation runs (0 = only at end) */
     int32_t eval_recon_epochs;       /* reconstruction epochs for unseen users: 1 */
     int32_t eval_recon_steps_max;    /* 0 = no cap */
     double eval_recon_lr;            /* 0.1 */
+    int32_t eval_negatives;          /* sampled negatives per user: 100 */
+    int32_t eval_full;               /* 0/1: also rank against the whole catalogue */
+    int32_t eval_users;              /* validation on a seeded sample of users (0 = all) */
+    int32_t eval_patience;           /* stop after this many evaluations without a better
+                                        validation HR@10 (0 = never) */
     /* [run] */
     uint64_t seed;                   /* 42 */
 } fr_config;
