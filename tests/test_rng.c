@@ -39,6 +39,22 @@ static void test_streams_reproducible_and_distinct(void **state) {
     assert_true(same_ac < 3);
 }
 
+/* Bulk fills give the words of single draws, from any starting offset in a block. */
+static void test_fill_matches_single_draws(void **state) {
+    (void)state;
+    for (int skip = 0; skip < 5; skip++)
+        for (int n = 0; n < 11; n++) {
+            fr_rng a, b;
+            fr_rng_init(&a, 7, 1, 2, FR_PURPOSE_DROPOUT);
+            fr_rng_init(&b, 7, 1, 2, FR_PURPOSE_DROPOUT);
+            for (int i = 0; i < skip; i++) (void)fr_rng_u32(&a), (void)fr_rng_u32(&b);
+            uint32_t bulk[16];
+            fr_rng_fill_u32(&a, bulk, n);
+            for (int i = 0; i < n; i++) assert_int_equal(bulk[i], fr_rng_u32(&b));
+            assert_int_equal(fr_rng_u32(&a), fr_rng_u32(&b)); /* and the stream goes on alike */
+        }
+}
+
 static void test_below_is_uniform(void **state) {
     (void)state;
     fr_rng r;
@@ -94,6 +110,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_answers),
         cmocka_unit_test(test_streams_reproducible_and_distinct),
+        cmocka_unit_test(test_fill_matches_single_draws),
         cmocka_unit_test(test_below_is_uniform),
         cmocka_unit_test(test_uniform_and_normal_moments),
         cmocka_unit_test(test_shuffle_is_permutation),

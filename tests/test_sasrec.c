@@ -231,8 +231,36 @@ static void test_learns_cycles_and_is_thread_invariant(void **state) {
     assert_true(n1 == n2 && memcmp(b1, b2, n1) == 0);
     fr_free(b1);
     fr_free(b2);
+    /* `fedrec eval` on the checkpoint gives final.json's test object */
+    cJSON *re = NULL;
+    assert_int_equal(fr_eval_checkpoint(p1, "", "", 2, &re, NULL), FR_OK);
+    t1 = cJSON_PrintUnformatted(cJSON_GetObjectItem(re, "test"));
+    t2 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f1, "test"));
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
+    cJSON_Delete(re);
     cJSON_Delete(f1);
     cJSON_Delete(f2);
+}
+
+/* A user who touched every item leaves no negative to draw: a clear error. */
+static void test_user_with_every_item_is_an_error(void **state) {
+    (void)state;
+    const char *data = tu_write("all.txt", "1 1 2 3 4 5\n2 1 2 3\n3 2 3 4 5\n");
+    fr_config c;
+    fr_config_defaults(&c);
+    assert_int_equal(fr_config_set(&c, "model.model=sasrec", NULL), FR_OK);
+    assert_int_equal(fr_config_set(&c, "train.algorithm=central", NULL), FR_OK);
+    assert_int_equal(fr_config_set(&c, "eval.negatives=1", NULL), FR_OK);
+    snprintf(c.data_path, sizeof c.data_path, "%s", data);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/bad", tu_tmpdir());
+    fr_train_opts o = { dir, 1, 0 };
+    fr_error err;
+    assert_int_equal(fr_train_run(&c, &o, NULL, &err), FR_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "user 1 has interacted with every item"));
+    assert_false(tu_exists(dir));
 }
 
 int main(void) {
@@ -240,6 +268,7 @@ int main(void) {
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_score_matches_packed),
         cmocka_unit_test(test_learns_cycles_and_is_thread_invariant),
+        cmocka_unit_test(test_user_with_every_item_is_an_error),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_tmpdir_cleanup();

@@ -33,6 +33,8 @@ typedef struct fr_rng {
 
 void fr_rng_init(fr_rng *r, uint64_t seed, uint32_t round, uint32_t client, uint32_t purpose);
 uint32_t fr_rng_u32(fr_rng *r);
+/* out[n] = the next n words, exactly as n calls of fr_rng_u32 would give them. */
+void fr_rng_fill_u32(fr_rng *r, uint32_t *out, int64_t n);
 uint64_t fr_rng_u64(fr_rng *r);
 double fr_rng_uniform(fr_rng *r);            /* [0, 1) with 53 random bits */
 uint32_t fr_rng_below(fr_rng *r, uint32_t n); /* uniform in [0, n), unbiased; n > 0 */

@@ -52,6 +52,16 @@ uint32_t fr_rng_u32(fr_rng *r) {
     return r->buf[r->idx++];
 }
 
+void fr_rng_fill_u32(fr_rng *r, uint32_t *out, int64_t n) {
+    int64_t i = 0;
+    while (i < n && r->idx < 4) out[i++] = r->buf[r->idx++];
+    for (; i + 4 <= n; i += 4) { /* whole blocks straight into out */
+        fr_philox4x32_10(r->ctr, r->key, out + i);
+        r->ctr[0]++;
+    }
+    while (i < n) out[i++] = fr_rng_u32(r);
+}
+
 uint64_t fr_rng_u64(fr_rng *r) {
     uint64_t hi = fr_rng_u32(r);
     return (hi << 32) | fr_rng_u32(r);

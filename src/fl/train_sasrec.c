@@ -94,6 +94,19 @@ static fr_sasrec_cfg model_cfg(const fr_config *c, int32_t n_items) {
     return m;
 }
 
+/* FR_ERR_INPUT when the user has touched every item (negative sampling would never
+ * end); shard 0's byte map is the scratch. */
+static fr_status check_has_negative(sasrec_run *r, fr_user_view v) {
+    uint8_t *seen = r->sh[0].seen;
+    int64_t distinct = 0;
+    for (int64_t j = 0; j < v.n; j++) {
+        distinct += !seen[v.item[j]];
+        seen[v.item[j]] = 1;
+    }
+    for (int64_t j = 0; j < v.n; j++) seen[v.item[j]] = 0;
+    return distinct < r->ds.n_items ? FR_OK : FR_ERR_INPUT;
+}
+
 /* Data and model, as both training and `fedrec eval` need. */
 static fr_status run_init(sasrec_run *r, const fr_config *c, int threads, int for_training,
                           fr_error *err) {
@@ -138,8 +151,16 @@ static fr_status run_init(sasrec_run *r, const fr_config *c, int threads, int fo
     r->best = fr_alloc((size_t)P, sizeof(float));
     if (st == FR_OK && (!r->users || !r->best)) st = fr_nomem(err, "SASRec run state", (size_t)P * 4);
     if (st != FR_OK) goto fail;
-    for (int32_t u = 0; u < r->ds.n_users; u++)
-        if (fr_loo_split(fr_dataset_user(&r->ds, u)).n_train >= 2) r->users[r->n_train_users++] = u;
+    for (int32_t u = 0; u < r->ds.n_users; u++) {
+        fr_user_view v = fr_dataset_user(&r->ds, u);
+        if (fr_loo_split(v).n_train >= 2) r->users[r->n_train_users++] = u;
+        if (v.n >= r->ds.n_items && check_has_negative(r, v) != FR_OK) {
+            st = fr_fail(err, FR_ERR_INPUT, "%s: user %lld has interacted with every item, so "
+                         "no negative can be drawn for it", r->ds.source,
+                         (long long)r->ds.user_raw[u]);
+            goto fail;
+        }
+    }
     if (r->n_train_users == 0) {
         st = fr_fail(err, FR_ERR_INPUT, "%s: no user has two training items (SASRec needs a "
                      "sequence of at least 4 items per user to train and hold out two)", r->ds.source);

@@ -30,7 +30,7 @@ static void causal_softmax_row(float *prow, const float *s, const uint8_t *key_v
     int any = 0;
     for (int j = 0; j <= i; j++)
         if (!key_valid || key_valid[j]) {
-            mx = any ? fmaxf(mx, s[j]) : s[j];
+            mx = any && mx > s[j] ? mx : s[j];
             any = 1;
         }
     memset(prow, 0, (size_t)t * sizeof(float));
@@ -49,7 +49,16 @@ static void causal_softmax_row(float *prow, const float *s, const uint8_t *key_v
  * the diagonal. */
 static void draw_keep_row(uint8_t *keep, int i, int t, float p, fr_rng *rng) {
     const double drop_below = drop_threshold(p);
-    for (int j = 0; j <= i; j++) keep[j] = p == 0.0f || (double)fr_rng_u32(rng) >= drop_below;
+    if (p == 0.0f) {
+        memset(keep, 1, (size_t)i + 1);
+    } else {
+        uint32_t words[256];
+        for (int j0 = 0; j0 <= i; j0 += 256) {
+            const int m = i + 1 - j0 < 256 ? i + 1 - j0 : 256;
+            fr_rng_fill_u32(rng, words, m);
+            for (int j = 0; j < m; j++) keep[j0 + j] = (double)words[j] >= drop_below;
+        }
+    }
     memset(keep + i + 1, 0, (size_t)(t - i - 1));
 }
 

@@ -258,10 +258,15 @@ void fr_dropout_forward(float *out, uint8_t *keep, const float *inp, int64_t n, 
     }
     const double drop_below = (double)p * 4294967296.0; /* drop when word < p 2^32 */
     const float scale = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < n; i++) {
-        uint8_t k = (double)fr_rng_u32(rng) >= drop_below;
-        keep[i] = k;
-        out[i] = k ? inp[i] * scale : 0.0f;
+    uint32_t words[256];
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        const int64_t m = n - i0 < 256 ? n - i0 : 256;
+        fr_rng_fill_u32(rng, words, m);
+        for (int64_t j = 0; j < m; j++) {
+            uint8_t k = (double)words[j] >= drop_below;
+            keep[i0 + j] = k;
+            out[i0 + j] = k ? inp[i0 + j] * scale : 0.0f;
+        }
     }
 }
 
