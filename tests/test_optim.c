@@ -1,5 +1,6 @@
-/* test_optim.c - SGD, momentum, Adam and AdamW against the update rules written out in
- * double precision, the coupled L2 range, reset, and a quadratic each must minimise. */
+/* test_optim.c - SGD, momentum, Adam, AdamW and Yogi against the update rules written
+ * out in double precision, FedAvgM on pseudo-gradients, the coupled L2 range, reset,
+ * and a quadratic each must minimise. */
 #include "testutil.h"
 
 #include <math.h>
@@ -90,6 +91,144 @@ static void test_adamw_rule(void **state) {
     for (int i = 0; i < N; i++) differs |= fabs(ref[i] - late[i]) > 1e-4;
     assert_true(differs); /* the test can tell the order of decay and update apart */
     assert_int_equal(o.t, STEPS);
+    fr_optim_free(&o);
+}
+
+/* FedAvgM (Hsu et al. 2019): the server's pseudo-gradient is minus the average client
+ * delta, u = 0.9*u + g, x -= u (lr 1). Round one is FedAvg: x + delta. */
+static void test_fedavgm_pseudo_gradient(void **state) {
+    (void)state;
+    enum { N = 3, ROUNDS = 4 };
+    const float delta[ROUNDS][N] = {
+        { 0.5f, -0.25f, 1.0f }, { 0.5f, 0.25f, -2.0f }, { -1.0f, 0.0f, 0.5f }, { 0.25f, 1.0f, 0.0f },
+    };
+    const float x0[N] = { 1.0f, 2.0f, -1.0f };
+    float x[N] = { 1.0f, 2.0f, -1.0f }, g[N];
+    double ref[N] = { 1.0, 2.0, -1.0 }, u[N] = { 0 };
+    fr_optim o;
+    fr_error err;
+    assert_int_equal(fr_optim_init(&o, FR_OPTIM_SGD, N, 1.0, 0.9, 0, 0, 0, &err), FR_OK);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < N; i++) g[i] = -delta[r][i];
+        fr_optim_step(&o, x, g);
+        for (int i = 0; i < N; i++) {
+            u[i] = 0.9 * u[i] - delta[r][i];
+            ref[i] -= u[i];
+            assert_true(fabs(x[i] - ref[i]) < 1e-6);
+        }
+        if (r == 0) /* FedAvg's step */
+            for (int i = 0; i < N; i++) assert_true(x[i] == x0[i] + delta[0][i]);
+    }
+    /* by hand, coordinate 0: u = -0.5, -0.95, 0.145, -0.1195; x = 1.5, 2.45, 2.305, 2.4245 */
+    assert_true(fabsf(x[0] - 2.4245f) < 1e-6f);
+    /* plain FedAvg would sit at 1 + 0.5 + 0.5 - 1 + 0.25 = 1.25: momentum matters */
+    assert_true(fabsf(x[0] - 1.25f) > 1.0f);
+    fr_optim_free(&o);
+}
+
+/* The double-precision Yogi of optim.h (FedYogi, Reddi et al. 2021, algorithm 2), on
+ * g + l2*p inside [lo, hi); v starts at eps^2, no bias correction. */
+static void ref_yogi(double *p, double *m, double *v, const float *g, int n, double lr, double b1,
+                     double b2, double eps, double l2, int lo, int hi) {
+    for (int i = 0; i < n; i++) {
+        double gi = g[i] + (i >= lo && i < hi ? l2 * p[i] : 0.0);
+        double g2 = gi * gi, sgn = v[i] > g2 ? 1.0 : v[i] < g2 ? -1.0 : 0.0;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = v[i] - (1 - b2) * g2 * sgn;
+        p[i] -= lr * m[i] / (sqrt(v[i]) + eps);
+    }
+}
+
+static void test_yogi_rule(void **state) {
+    (void)state;
+    fr_optim o;
+    fr_error err;
+    /* one step by hand: g = 0.3, lr 0.01, b1 0.9, b2 0.999, eps (tau) 1e-3
+     * m = 0.03; v = 1e-6 + 0.001 * 0.09 = 9.1e-5 (v0 < g^2, so v grows);
+     * p = 1 - 0.01 * 0.03 / (sqrt(9.1e-5) + 1e-3) = 0.97153536... */
+    float p1[1] = { 1.0f }, g1[1] = { 0.3f };
+    assert_int_equal(fr_optim_init(&o, FR_OPTIM_YOGI, 1, 0.01, 0.0, 0.9, 0.999, 1e-3, &err), FR_OK);
+    assert_non_null(o.m);
+    assert_non_null(o.v);
+    assert_true(o.m[0] == 0.0f && o.v[0] == (float)1e-6); /* v0 = tau^2 */
+    fr_optim_step(&o, p1, g1);
+    assert_true(fabsf(o.m[0] - 0.03f) < 1e-8f);
+    assert_true(fabs(o.v[0] - 9.1e-5) < 1e-10);
+    assert_true(fabs(p1[0] - (1.0 - 0.01 * 0.03 / (sqrt(9.1e-5) + 1e-3))) < 1e-7);
+    assert_true(fabs(p1[0] - 0.9715354) < 1e-6);
+    fr_optim_free(&o);
+
+    /* several steps on a vector, with the L2 range on part of it */
+    enum { N = 5, STEPS = 8 };
+    const double lr = 0.05, b1 = 0.9, b2 = 0.99, eps = 1e-3;
+    const float p0[N] = { 1.0f, -2.0f, 0.5f, 3.0f, -0.25f };
+    float p[N], g[N];
+    double ref[N], m[N] = { 0 }, v[N];
+    /* Adam's v and a bias-corrected Yogi on the same gradients: must differ */
+    double va[N] = { 0 }, bc[N], mb[N] = { 0 }, vb[N];
+    for (int i = 0; i < N; i++) p[i] = p0[i], ref[i] = bc[i] = p0[i], v[i] = vb[i] = eps * eps;
+    assert_int_equal(fr_optim_init(&o, FR_OPTIM_YOGI, N, lr, 0.0, b1, b2, eps, &err), FR_OK);
+    o.weight_decay = 0.5; /* ignored by Yogi */
+    o.l2 = 0.1;
+    o.l2_begin = 1;
+    o.l2_end = 3;
+    for (int t = 1; t <= STEPS; t++) {
+        step_grad(g, N, t);
+        fr_optim_step(&o, p, g);
+        ref_yogi(ref, m, v, g, N, lr, b1, b2, eps, 0.1, 1, 3);
+        for (int i = 0; i < N; i++) {
+            assert_true(fabs(p[i] - ref[i]) < 1e-6);
+            assert_true(fabs(o.v[i] - v[i]) < 1e-6 * v[i]);
+            assert_true(fabs(o.m[i] - m[i]) < 1e-6);
+        }
+        for (int i = 0; i < N; i++) {
+            double gi = g[i] + (i >= 1 && i < 3 ? 0.1 * bc[i] : 0.0), g2 = gi * gi;
+            va[i] = b2 * va[i] + (1 - b2) * g2;
+            mb[i] = b1 * mb[i] + (1 - b1) * gi;
+            vb[i] -= (1 - b2) * g2 * (vb[i] > g2 ? 1.0 : vb[i] < g2 ? -1.0 : 0.0);
+            bc[i] -= lr * (mb[i] / (1 - pow(b1, t))) / (sqrt(vb[i] / (1 - pow(b2, t))) + eps);
+        }
+    }
+    int v_differs = 0, p_differs = 0;
+    for (int i = 0; i < N; i++) {
+        v_differs |= fabs(v[i] - va[i]) > 1e-3 * va[i];
+        p_differs |= fabs(ref[i] - bc[i]) > 1e-3;
+    }
+    assert_true(v_differs); /* the test tells Yogi's v from Adam's */
+    assert_true(p_differs); /* and the uncorrected step from a bias-corrected one */
+    fr_optim_free(&o);
+}
+
+/* Yogi's v falls when g^2 < v, by (1-b2)*g^2 only: after a large gradient a small one
+ * barely lowers v, where Adam's v would shrink by the factor b2. */
+static void test_yogi_v_can_decrease(void **state) {
+    (void)state;
+    const double b2 = 0.9, eps = 1e-3;
+    fr_optim o;
+    fr_error err;
+    float p[1] = { 0.0f }, big[1] = { 1.0f }, small[1] = { 0.1f };
+    assert_int_equal(fr_optim_init(&o, FR_OPTIM_YOGI, 1, 0.01, 0.0, 0.9, b2, eps, &err), FR_OK);
+    fr_optim_step(&o, p, big);
+    const double v1 = eps * eps + (1 - b2) * 1.0; /* 0.100001: grew, v0 < g^2 */
+    assert_true(fabs(o.v[0] - v1) < 1e-7);
+    double prev = o.v[0];
+    for (int t = 0; t < 5; t++) {
+        fr_optim_step(&o, p, small);
+        double want = prev - (1 - b2) * 0.01; /* v > g^2: sign +1 */
+        assert_true(o.v[0] < prev);           /* it decreased */
+        assert_true(fabs(o.v[0] - want) < 1e-7);
+        prev = o.v[0];
+    }
+    /* five small steps took 0.005 off; Adam's v would be 0.9^5 * 0.1 + ... = 0.0595 */
+    assert_true(fabs(prev - (v1 - 5 * 0.001)) < 1e-6);
+    double adam = (1 - b2) * 1.0;
+    for (int t = 0; t < 5; t++) adam = b2 * adam + (1 - b2) * 0.01;
+    assert_true(prev - adam > 0.03);
+    /* g^2 == v leaves v where it is (sign 0) */
+    float eq[1] = { 0.25f };
+    o.v[0] = 0.0625f;
+    fr_optim_step(&o, p, eq);
+    assert_true(o.v[0] == 0.0625f);
     fr_optim_free(&o);
 }
 
@@ -238,6 +377,28 @@ static void test_reset(void **state) {
     }
     fr_optim_free(&a);
     fr_optim_free(&b);
+    /* Yogi's v goes back to eps^2, not 0 */
+    fr_optim y, yf;
+    float yu[N], yfr[N];
+    memcpy(yu, p0, sizeof yu);
+    assert_int_equal(fr_optim_init(&y, FR_OPTIM_YOGI, N, 0.01, 0, 0.9, 0.99, 1e-3, &err), FR_OK);
+    assert_int_equal(fr_optim_init(&yf, FR_OPTIM_YOGI, N, 0.01, 0, 0.9, 0.99, 1e-3, &err), FR_OK);
+    for (int t = 1; t <= 4; t++) {
+        step_grad(g, N, t);
+        fr_optim_step(&y, yu, g);
+    }
+    fr_optim_reset(&y);
+    assert_int_equal(y.t, 0);
+    for (int i = 0; i < N; i++) assert_true(y.m[i] == 0.0f && y.v[i] == (float)1e-6);
+    memcpy(yfr, yu, sizeof yfr);
+    for (int t = 1; t <= 3; t++) {
+        step_grad(g, N, t + 10);
+        fr_optim_step(&y, yu, g);
+        fr_optim_step(&yf, yfr, g);
+        assert_memory_equal(yu, yfr, sizeof yu);
+    }
+    fr_optim_free(&y);
+    fr_optim_free(&yf);
     /* momentum buffer too; plain SGD has nothing to clear */
     fr_optim s;
     float q[1] = { 0.0f }, h[1] = { 1.0f };
@@ -256,8 +417,8 @@ static void test_reset(void **state) {
 
 static void test_minimise_quadratic(void **state) {
     (void)state;
-    const fr_optim_kind kinds[3] = { FR_OPTIM_SGD, FR_OPTIM_ADAM, FR_OPTIM_ADAMW };
-    for (int kind = 0; kind < 3; kind++) {
+    const fr_optim_kind kinds[4] = { FR_OPTIM_SGD, FR_OPTIM_ADAM, FR_OPTIM_ADAMW, FR_OPTIM_YOGI };
+    for (int kind = 0; kind < 4; kind++) {
         fr_optim o;
         fr_error err;
         float p[3] = { 3.0f, -1.0f, 2.0f }, g[3];
@@ -279,6 +440,9 @@ int main(void) {
         cmocka_unit_test(test_sgd_and_momentum_rules),
         cmocka_unit_test(test_adam_rule),
         cmocka_unit_test(test_adamw_rule),
+        cmocka_unit_test(test_fedavgm_pseudo_gradient),
+        cmocka_unit_test(test_yogi_rule),
+        cmocka_unit_test(test_yogi_v_can_decrease),
         cmocka_unit_test(test_weight_decay_only_in_adamw),
         cmocka_unit_test(test_l2_range),
         cmocka_unit_test(test_reset),

@@ -54,7 +54,23 @@ typedef struct fr_config {
     double server_lr;                /* 1.0 */
     double server_beta1, server_beta2, server_eps; /* Adam: 0.9, 0.999, 1e-8 */
     double client_lr;                /* 0.5 */
-    int32_t client_epochs;           /* local epochs of stateful FedAvg-MF: 1 */
+    int32_t client_epochs;           /* local epochs (FedAvg-MF, federated SASRec): 1 */
+    double clients_fraction;         /* > 0: clients per round as a share of all clients */
+    char client_optimizer[8];        /* sgd|adam (fresh state every round) */
+    double prox_mu;                  /* FedProx's proximal weight, 0 = FedAvg */
+    double server_momentum;          /* server SGD momentum (FedAvgM), 0 */
+    char row_averaging[8];           /* all|touched: how a row-sparse row is averaged */
+    char selection[8];               /* none|best: model selection by local validation */
+    int32_t select_m;                /* keep the mean of the best m updates */
+    char mode[8];                    /* sync|async */
+    /* [async] FedBuff */
+    int32_t async_concurrency;       /* clients in flight */
+    int32_t async_buffer;            /* K: arrivals per server step */
+    char async_duration[16];         /* lognormal|pareto|constant */
+    double async_duration_scale;     /* median (lognormal) / minimum (pareto) seconds */
+    double async_duration_param;     /* sigma (lognormal) / alpha (pareto) */
+    char async_staleness[16];        /* sqrt|poly|constant */
+    double async_staleness_a;        /* exponent of poly */
     /* [fedrecon] */
     int32_t recon_epochs;            /* 1 */
     int32_t recon_steps_max;         /* 0 = no cap */

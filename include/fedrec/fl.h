@@ -23,6 +23,8 @@ typedef struct fr_update {
     /* training metrics, summed over the client's training examples */
     double loss_sum;
     int64_t n_correct, n_examples;
+    double score;         /* local validation score the client reports (higher is
+                             better), for model selection */
 } fr_update;
 
 /* Floats per row over the row-sparse GLOBAL tensors, and floats of dense GLOBAL ones. */

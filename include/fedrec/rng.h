@@ -22,6 +22,7 @@ enum {
     FR_PURPOSE_EVAL,               /* evaluation (shuffles, negatives) */
     FR_PURPOSE_NEGATIVES,          /* negative sampling in training */
     FR_PURPOSE_DROPOUT,
+    FR_PURPOSE_ASYNC,              /* simulated client durations of asynchronous rounds */
 };
 
 typedef struct fr_rng {

@@ -306,8 +306,10 @@ fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **fi
     run_state rs;
     st = run_state_init(&rs, c, err);
     if (st != FR_OK) return st;
-    fr_optim_kind kind = strcmp(c->server_optimizer, "adam") == 0 ? FR_OPTIM_ADAM : FR_OPTIM_SGD;
-    st = fr_optim_init(&rs.server_opt, kind, rs.model.layout.size, c->server_lr, 0.0, c->server_beta1,
+    fr_optim_kind kind = strcmp(c->server_optimizer, "adam") == 0   ? FR_OPTIM_ADAM
+                         : strcmp(c->server_optimizer, "yogi") == 0 ? FR_OPTIM_YOGI
+                                                                    : FR_OPTIM_SGD;
+    st = fr_optim_init(&rs.server_opt, kind, rs.model.layout.size, c->server_lr, c->server_momentum, c->server_beta1,
                        c->server_beta2, c->server_eps, err);
     char path[1200];
     fr_history h = { 0 };

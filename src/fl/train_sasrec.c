@@ -25,12 +25,14 @@
 
 #include "fedrec/alloc.h"
 #include "fedrec/checkpoint.h"
+#include "fedrec/engine.h"
 #include "fedrec/fileio.h"
 #include "fedrec/history.h"
 #include "fedrec/optim.h"
 #include "fedrec/rank_eval.h"
 #include "fedrec/ranking.h"
 #include "fedrec/sasrec.h"
+#include "fedrec/sasrec_client.h"
 #include "fedrec/train.h"
 #include "train_internal.h"
 
@@ -369,6 +371,37 @@ static fr_status train_all(sasrec_run *r, fr_history *h, int progress, int32_t *
     return FR_OK;
 }
 
+/* ---- federated SASRec: one client per user, through the shared engine ---- */
+
+typedef struct fed_ctx {
+    sasrec_run *r;
+    fr_sasrec_clients *cl;
+} fed_ctx;
+
+static fr_status fed_client(void *ctx, int slot, const float *params, int32_t client,
+                            uint32_t round, int want_score, fr_update *up, fr_error *err) {
+    return fr_sasrec_client_update(((fed_ctx *)ctx)->cl, slot, params, client, round, want_score,
+                                   up, err);
+}
+
+static fr_status fed_eval(void *ctx, const float *params, fr_eval_split split, int full,
+                          int32_t max_users, fr_rank_eval_result *res, fr_error *err) {
+    return evaluate(((fed_ctx *)ctx)->r, params, split, full, max_users, res, err);
+}
+
+static fr_status train_federated(sasrec_run *r, fr_history *h, int progress,
+                                 fr_fl_outcome *out, fr_error *err) {
+    fed_ctx fc = { r, NULL };
+    fr_status st = fr_sasrec_clients_create(&fc.cl, &r->model, &r->ds, r->c, r->threads, err);
+    if (st != FR_OK) return st;
+    fr_fl_model fm = { &r->model.layout, r->model.params, r->users, r->n_train_users, &fc,
+                       fed_client, fed_eval };
+    st = fr_fl_run(&fm, r->c, r->threads, h, progress, out, err);
+    if (st == FR_OK) memcpy(r->best, r->model.params, (size_t)r->model.layout.size * sizeof(float));
+    fr_sasrec_clients_destroy(fc.cl);
+    return st;
+}
+
 static void join_path(char *dst, size_t n, const char *dir, const char *name) {
     snprintf(dst, n, "%s/%s", dir, name);
 }
@@ -391,9 +424,10 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
     if (final_out) *final_out = NULL;
     fr_status st = fr_config_validate(c, err);
     if (st != FR_OK) return st;
-    if (strcmp(c->algorithm, "central") != 0)
-        return fr_fail(err, FR_ERR_USAGE, "model sasrec: algorithm '%s' is not available yet; "
-                       "use train.algorithm=central", c->algorithm);
+    const int federated = strcmp(c->algorithm, "fedavg") == 0;
+    if (!federated && strcmp(c->algorithm, "central") != 0)
+        return fr_fail(err, FR_ERR_USAGE, "model sasrec: train.algorithm must be central or "
+                       "fedavg (got '%s')", c->algorithm);
     if (c->dim % c->heads)
         return fr_fail(err, FR_ERR_USAGE, "model.heads (%d) must divide model.dim (%d)", c->heads, c->dim);
     fr_blas_single_thread();
@@ -410,14 +444,30 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
         st = fr_history_open(&h, path, err);
     }
     double t_train = now_seconds();
-    if (st == FR_OK) st = train_all(&r, &h, o->progress, &epochs, &best_epoch, err);
-    double train_seconds = now_seconds() - t_train;
+    fr_fl_outcome fo;
+    memset(&fo, 0, sizeof fo);
+    if (st == FR_OK && federated) {
+        st = train_federated(&r, &h, o->progress, &fo, err);
+        epochs = fo.rounds;
+        best_epoch = fo.best_round;
+    } else if (st == FR_OK) {
+        st = train_all(&r, &h, o->progress, &epochs, &best_epoch, err);
+    }
+    double train_seconds = federated && st == FR_OK ? fo.train_seconds : now_seconds() - t_train;
     if (st == FR_OK) st = final_eval(&r, r.best, &final, err);
     if (st == FR_OK) {
         cJSON_AddStringToObject(final, "algorithm", c->algorithm);
         cJSON_AddStringToObject(final, "model", "sasrec");
-        cJSON_AddNumberToObject(final, "epochs", epochs);
-        cJSON_AddNumberToObject(final, "best_epoch", best_epoch);
+        if (federated) {
+            cJSON_AddNumberToObject(final, "rounds", epochs);
+            cJSON_AddNumberToObject(final, "best_round", best_epoch);
+            cJSON_AddNumberToObject(final, "client_updates", (double)fo.client_updates);
+            cJSON_AddNumberToObject(final, "sim_time", fo.sim_time);
+            cJSON_AddNumberToObject(final, "clients", r.n_train_users);
+        } else {
+            cJSON_AddNumberToObject(final, "epochs", epochs);
+            cJSON_AddNumberToObject(final, "best_epoch", best_epoch);
+        }
         cJSON_AddNumberToObject(final, "train_seconds", train_seconds);
         cJSON_AddNumberToObject(final, "users", r.ds.n_users);
         cJSON_AddNumberToObject(final, "items", r.ds.n_items);

@@ -1,0 +1,72 @@
+/* engine.h - the federated round loop every model shares.
+ *
+ * A model plugs in through fr_fl_model: a flat parameter layout, a list of clients, a
+ * client update (train locally from the global parameters, return the delta of the
+ * GLOBAL tensors, row-sparse ones as touched rows) and an evaluation. The engine does
+ * the rest, as settings of one loop (fr_config [train], [async], [eval]):
+ *   sync:  sample clients (count or fraction) -> client updates in parallel ->
+ *          [model selection: keep the best select_m by the score clients report] ->
+ *          weighted or uniform mean (row-sparse rows over all clients' weight or the
+ *          touching clients' weight) -> server optimizer on the pseudo-gradient
+ *          g = -mean delta (SGD lr 1 = FedAvg, momentum = FedAvgM, Adam = FedAdam,
+ *          Yogi = FedYogi; Reddi et al., ICLR 2021) -> validation every eval.every
+ *          rounds, keeping the best parameters by HR@10, stopping after eval.patience
+ *          validations without improvement.
+ *   async: FedBuff (aggregate.h): concurrency clients in flight on a simulated clock,
+ *          a server step after every K arrivals with staleness-discounted weights;
+ *          a round is one server step.
+ * Simulated time: a sync round lasts as long as its slowest client (durations drawn as
+ * for async), so both modes report HR@10 against the same clock.
+ * History (one line per round): round, loss, clients, examples, bytes_up, bytes_down,
+ * sim_time, seconds, and async's mean staleness, and valid{...} when validated.
+ *
+ * Determinism: client updates depend only on (seed, round, client); the engine combines
+ * them in a fixed order; any thread count gives the same bits.
+ */
+#ifndef FEDREC_ENGINE_H
+#define FEDREC_ENGINE_H
+
+#include <stdint.h>
+#include "fedrec/config.h"
+#include "fedrec/fl.h"
+#include "fedrec/history.h"
+#include "fedrec/params.h"
+#include "fedrec/rank_eval.h"
+#include "fedrec/status.h"
+
+typedef struct fr_fl_model {
+    const fr_param_layout *layout;
+    float *params;            /* [layout->size] the global parameters; the engine updates
+                                 them and leaves the best validated ones at the end */
+    const int32_t *clients;   /* [n_clients] user ids that can be sampled */
+    int32_t n_clients;
+    void *ctx;
+    /* Trains `client` in round `round` from params; fills up (delta = local - global of
+     * GLOBAL tensors, weight = examples, loss_sum, n_examples, score when selection is
+     * on). slot in [0, threads) names the caller's per-thread workspace. */
+    fr_status (*client_update)(void *ctx, int slot, const float *params, int32_t client,
+                               uint32_t round, int want_score, fr_update *up, fr_error *err);
+    /* Validation or test of params with the ranking protocols (rank_eval.h). */
+    fr_status (*evaluate)(void *ctx, const float *params, fr_eval_split split, int full,
+                          int32_t max_users, fr_rank_eval_result *res, fr_error *err);
+} fr_fl_model;
+
+typedef struct fr_fl_outcome {
+    int32_t rounds;        /* server steps done */
+    int32_t best_round;    /* round of the parameters left in model->params (0: initial) */
+    double best_hr10;      /* their validation HR@10 */
+    double sim_time;       /* simulated seconds at the end */
+    int64_t client_updates;/* client updates computed */
+    double train_seconds;  /* wall time spent in rounds (validation excluded) */
+} fr_fl_outcome;
+
+/* Runs c->rounds rounds (or until early stopping) and appends to h. threads >= 1. */
+fr_status fr_fl_run(fr_fl_model *m, const fr_config *c, int threads, fr_history *h,
+                    int progress, fr_fl_outcome *out, fr_error *err);
+
+/* HR@10 of an evaluation: sampled when it ran, else full. */
+double fr_rank_eval_hr10(const fr_rank_eval_result *res);
+/* {"sampled": {...}, "full": {...}} of an evaluation (the parts that ran). */
+cJSON *fr_rank_eval_json(const fr_rank_eval_result *res);
+
+#endif
