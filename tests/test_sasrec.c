@@ -12,7 +12,9 @@
 #include "fedrec/alloc.h"
 #include "fedrec/config.h"
 #include "fedrec/fileio.h"
+#include "fedrec/safetensors.h"
 #include "fedrec/sasrec.h"
+#include "fedrec/sasrec_client.h"
 #include "fedrec/train.h"
 
 enum { NI = 8, C = 4, MAXLEN = 5 };
@@ -180,7 +182,8 @@ static const char *write_cycles(int users, int items) {
     return path;
 }
 
-static cJSON *train(const char *data, const char *dir, int threads) {
+static cJSON *train_with(const char *data, const char *dir, int threads, const char **extra,
+                         int n_extra) {
     fr_config c;
     fr_config_defaults(&c);
     const char *sets[] = { "model.model=sasrec", "train.algorithm=central", "data.format=seq",
@@ -189,6 +192,7 @@ static cJSON *train(const char *data, const char *dir, int threads) {
                            "central.batch_size=32", "eval.negatives=20", "eval.every=5" };
     for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
         assert_int_equal(fr_config_set(&c, sets[i], NULL), FR_OK);
+    for (int i = 0; i < n_extra; i++) assert_int_equal(fr_config_set(&c, extra[i], NULL), FR_OK);
     snprintf(c.data_path, sizeof c.data_path, "%s", data);
     fr_train_opts o = { dir, threads, 0 };
     cJSON *final = NULL;
@@ -197,6 +201,10 @@ static cJSON *train(const char *data, const char *dir, int threads) {
     if (st != FR_OK) print_error("%s\n", err.msg);
     assert_int_equal(st, FR_OK);
     return final;
+}
+
+static cJSON *train(const char *data, const char *dir, int threads) {
+    return train_with(data, dir, threads, NULL, 0);
 }
 
 static double metric(const cJSON *final, const char *proto, const char *key) {
@@ -244,6 +252,138 @@ static void test_learns_cycles_and_is_thread_invariant(void **state) {
     cJSON_Delete(f2);
 }
 
+/* Reads a run's checkpoint as one float array (tensors in file order). */
+static float *load_params(const char *dir, int64_t *n) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    fr_safetensors st;
+    assert_int_equal(fr_safetensors_read(path, &st, NULL), FR_OK);
+    const char *names[] = { "item_embedding", "pos_embedding", "block0.qkv_w", "block0.fc2_b",
+                            "final_ln_g" };
+    int64_t total = 0;
+    for (int i = 0; i < 5; i++) total += fr_safetensors_get(&st, names[i])->numel;
+    float *out = malloc((size_t)total * sizeof(float)), *p = out;
+    for (int i = 0; i < 5; i++) {
+        const fr_st_tensor *t = fr_safetensors_get(&st, names[i]);
+        memcpy(p, t->data, (size_t)t->numel * sizeof(float));
+        p += t->numel;
+    }
+    fr_safetensors_free(&st);
+    *n = total;
+    return out;
+}
+
+/* One FedAvg round with every user, one local SGD step of lr 1, example weights and
+ * FedAvg's row averaging, then server SGD is one centralized SGD step on a batch of all
+ * users: the same negatives and dropout streams, the same mean over positions. */
+static void test_fedavg_round_equals_central_step(void **state) {
+    (void)state;
+    const char *data = write_cycles(40, 60);
+    char dc[1024], df[1024];
+    snprintf(dc, sizeof dc, "%s/eq-central", tu_tmpdir());
+    snprintf(df, sizeof df, "%s/eq-fed", tu_tmpdir());
+    const char *central[] = { "central.epochs=1", "central.optimizer=sgd", "central.lr=0.5",
+                              "central.batch_size=64" };
+    const char *fed[] = { "train.algorithm=fedavg", "train.rounds=1", "train.clients_per_round=40",
+                          "train.client_lr=1", "train.server_optimizer=sgd", "train.server_lr=0.5",
+                          "train.weighting=examples", "train.row_averaging=all" };
+    cJSON_Delete(train_with(data, dc, 2, central, 4));
+    cJSON_Delete(train_with(data, df, 2, fed, 8));
+    int64_t n1, n2;
+    float *a = load_params(dc, &n1), *b = load_params(df, &n2);
+    assert_int_equal(n1, n2);
+    double worst = 0.0, moved = 0.0;
+    fr_sasrec_cfg cfg = { 60, 16, 1, 2, 16, 0.1f, FR_ACT_RELU, 1, 1e-8f };
+    fr_sasrec init;
+    assert_int_equal(fr_sasrec_create(&init, &cfg, 42, NULL), FR_OK); /* same seed: same start */
+    for (int64_t i = 0; i < n1; i++) {
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+        if (i < (int64_t)61 * 16) moved = fmax(moved, fabs((double)a[i] - init.params[i]));
+    }
+    print_message("fedavg vs central step: max |diff| %.2e, max item move %.2e\n", worst, moved);
+    assert_true(moved > 1e-3);      /* the step did something */
+    assert_true(worst < 1e-5 * fmax(1.0, moved * 1e3));
+    fr_sasrec_destroy(&init);
+    free(a);
+    free(b);
+}
+
+/* Federated SASRec learns the planted cycles, synchronously and asynchronously, with
+ * the same bits on one and two threads. */
+static void test_federated_learns_cycles(void **state) {
+    (void)state;
+    const char *data = write_cycles(300, 60);
+    const char *sync[] = { "train.algorithm=fedavg", "train.rounds=150", "train.clients_per_round=32",
+                           "train.client_lr=1", "train.server_optimizer=adam", "train.server_lr=0.01",
+                           "eval.every=50" };
+    const char *async[] = { "train.algorithm=fedavg", "train.rounds=150", "train.mode=async",
+                            "async.concurrency=48", "async.buffer=32", "train.client_lr=1",
+                            "train.server_optimizer=adam", "train.server_lr=0.01", "eval.every=50" };
+    for (int k = 0; k < 2; k++) {
+        char d1[1024], d2[1024];
+        snprintf(d1, sizeof d1, "%s/fed%d-1", tu_tmpdir(), k);
+        snprintf(d2, sizeof d2, "%s/fed%d-2", tu_tmpdir(), k);
+        cJSON *f1 = train_with(data, d1, 1, k ? async : sync, k ? 9 : 7);
+        cJSON *f2 = train_with(data, d2, 2, k ? async : sync, k ? 9 : 7);
+        double hr = metric(f1, "sampled", "hr@10");
+        print_message("federated %s: sampled HR@10 %.3f full HR@1 %.3f\n", k ? "async" : "sync", hr,
+                      metric(f1, "full", "hr@1"));
+        assert_true(hr > 0.9);
+        char *t1 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f1, "test"));
+        char *t2 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f2, "test"));
+        assert_string_equal(t1, t2);
+        free(t1);
+        free(t2);
+        cJSON_Delete(f1);
+        cJSON_Delete(f2);
+    }
+}
+
+/* A client sends only rows it touched (its items and negatives), and FedProx's term
+ * keeps several local epochs closer to the global model. */
+static void test_client_update_rows_and_prox(void **state) {
+    (void)state;
+    fr_dataset ds;
+    assert_int_equal(fr_dataset_load(write_cycles(20, 60), FR_FORMAT_SEQ, &ds, NULL), FR_OK);
+    double norms[2];
+    for (int k = 0; k < 2; k++) {
+        fr_config c;
+        fr_config_defaults(&c);
+        const char *sets[] = { "model.model=sasrec", "model.dim=8", "model.blocks=1", "model.maxlen=16",
+                               "train.client_epochs=4", "train.client_lr=0.5", "eval.negatives=10" };
+        for (int i = 0; i < 7; i++) assert_int_equal(fr_config_set(&c, sets[i], NULL), FR_OK);
+        assert_int_equal(fr_config_set(&c, k ? "train.prox_mu=1" : "train.prox_mu=0", NULL), FR_OK);
+        fr_sasrec_cfg cfg = { ds.n_items, 8, 1, 1, 16, 0.0f, FR_ACT_RELU, 1, 1e-8f };
+        fr_sasrec m;
+        assert_int_equal(fr_sasrec_create(&m, &cfg, 1, NULL), FR_OK);
+        fr_sasrec_clients *cl;
+        assert_int_equal(fr_sasrec_clients_create(&cl, &m, &ds, &c, 1, NULL), FR_OK);
+        fr_update up;
+        memset(&up, 0, sizeof up);
+        assert_int_equal(fr_sasrec_client_update(cl, 0, m.params, 3, 1, 1, &up, NULL), FR_OK);
+        fr_user_view v = fr_dataset_user(&ds, 3);
+        const int64_t t = v.n - 3 < 16 ? v.n - 3 : 16;  /* positions within maxlen */
+        assert_true(up.weight == (double)t);
+        assert_true(up.score > 0.0 && up.score <= 1.0);
+        int own = 0;
+        for (int32_t i = 0; i < up.n_rows; i++) {
+            if (i) assert_true(up.rows[i] > up.rows[i - 1]);
+            for (int64_t j = 0; j < v.n - 2; j++) own += v.item[j] + 1 == up.rows[i];
+        }
+        assert_int_equal(own, t + 1);  /* the window's items, each once (cycles: distinct) */
+        assert_true(up.n_rows > own);    /* and some negatives */
+        double nrm = 0.0;
+        for (int64_t i = 0; i < (int64_t)up.n_rows * 8; i++) nrm += (double)up.sparse[i] * up.sparse[i];
+        norms[k] = sqrt(nrm);
+        fr_update_free(&up);
+        fr_sasrec_clients_destroy(cl);
+        fr_sasrec_destroy(&m);
+    }
+    print_message("delta norm without / with FedProx: %.4f / %.4f\n", norms[0], norms[1]);
+    assert_true(norms[1] < 0.8 * norms[0]);
+    fr_dataset_free(&ds);
+}
+
 /* A user who touched every item leaves no negative to draw: a clear error. */
 static void test_user_with_every_item_is_an_error(void **state) {
     (void)state;
@@ -269,6 +409,9 @@ int main(void) {
         cmocka_unit_test(test_score_matches_packed),
         cmocka_unit_test(test_learns_cycles_and_is_thread_invariant),
         cmocka_unit_test(test_user_with_every_item_is_an_error),
+        cmocka_unit_test(test_fedavg_round_equals_central_step),
+        cmocka_unit_test(test_federated_learns_cycles),
+        cmocka_unit_test(test_client_update_rows_and_prox),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_tmpdir_cleanup();
