@@ -19,6 +19,8 @@
  * for async), so both modes report HR@10 against the same clock.
  * History (one line per round): round, loss, clients, examples, bytes_up, bytes_down,
  * sim_time, seconds, and async's mean staleness, and valid{...} when validated.
+ * bytes_down counts a model download per client dispatched since the previous line (in
+ * async round 1 that is the initial concurrency plus the refills so far).
  *
  * Determinism: client updates depend only on (seed, round, client); the engine combines
  * them in a fixed order; any thread count gives the same bits.

@@ -144,7 +144,7 @@ static fr_status train_clients(engine *e, const int32_t *clients, const int32_t 
     int32_t first_i = n;
 #pragma omp parallel num_threads(e->threads)
     {
-        fr_error e2;
+        fr_error e2 = { "" };
         int slot = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
         for (int32_t i = 0; i < n; i++) {
@@ -236,12 +236,11 @@ static fr_status finish_round(engine *e, int32_t round, cJSON *line, int *stop, 
 static void add_round_stats(cJSON *line, int32_t round, const fr_update *const *u, int32_t n,
                             int64_t bytes_down, double sim_time, double secs) {
     double loss = 0.0;
-    int64_t ex = 0, up = 0;
+    int64_t ex = 0;
     for (int32_t i = 0; i < n; i++) {
         loss += u[i]->loss_sum;
         ex += u[i]->n_examples;
     }
-    (void)up;
     cJSON_AddNumberToObject(line, "round", round);
     cJSON_AddNumberToObject(line, "loss", ex ? loss / (double)ex : 0.0);
     cJSON_AddNumberToObject(line, "clients", n);
@@ -253,9 +252,13 @@ static void add_round_stats(cJSON *line, int32_t round, const fr_update *const *
 
 static int32_t clients_per_round(const engine *e) {
     const fr_config *c = e->c;
-    int64_t k = c->clients_fraction > 0.0
-                    ? (int64_t)ceil(c->clients_fraction * (double)e->m->n_clients)
-                    : c->clients_per_round;
+    int64_t k = c->clients_per_round;
+    if (c->clients_fraction > 0.0) {
+        /* ceil of the exact product: a product that is a whole number up to rounding
+         * (0.28 * 25 = 7.000000000000001) must not round up to the next one */
+        double x = c->clients_fraction * (double)e->m->n_clients, r = round(x);
+        k = fabs(x - r) <= 1e-9 * fmax(1.0, x) ? (int64_t)r : (int64_t)ceil(x);
+    }
     if (k > e->m->n_clients) k = e->m->n_clients;
     return k < 1 ? 1 : (int32_t)k;
 }
@@ -487,9 +490,7 @@ fr_status fr_fl_run(fr_fl_model *m, const fr_config *c, int threads, fr_history 
     }
     fr_status st = engine_init(&e, m, c, threads, h, n_ups, err);
     if (st != FR_OK) return st;
-    double t0 = now_seconds();
     st = async ? run_async(&e, out, progress, err) : run_sync(&e, out, progress, err);
-    (void)t0;
     if (st == FR_OK) {
         out->best_round = e.best_round;
         out->best_hr10 = e.best_hr;
