@@ -16,27 +16,6 @@
 /* See test_layers.c: float layers give central differences ~1e-5 of absolute noise. */
 #define GRAD_TOL 5e-3
 
-static void fill(float *x, int64_t n, uint32_t stream, double sd) {
-    fr_rng r;
-    fr_rng_init(&r, 9, 0, stream, FR_PURPOSE_EVAL);
-    for (int64_t i = 0; i < n; i++) x[i] = (float)(sd * fr_rng_normal(&r));
-}
-
-static double project(const float *out, const float *r, int64_t n) { /* sum(out * R) */
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += (double)out[i] * r[i];
-    return s;
-}
-
-/* max |a - b| / max |b|: a norm-wise relative difference */
-static double rel_diff(const float *a, const float *b, int64_t n) {
-    double num = 0.0, den = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return num / den;
-}
 
 static void open_dropout_stream(fr_rng *rng) { fr_rng_init(rng, 21, 2, 7, FR_PURPOSE_DROPOUT); }
 
@@ -61,7 +40,7 @@ static double att_loss(void *ctx) {
     open_dropout_stream(&rng);
     fr_attention_forward(k->out, k->att, k->keep, k->scratch, k->qkv, k->key_valid, T, C, k->h,
                          k->p, &rng);
-    return project(k->out, k->r, T * C);
+    return tu_project(k->out, k->r, T * C);
 }
 
 /* Largest relative error between dx[n] and central differences of the case's loss
@@ -101,8 +80,8 @@ static void test_attention_gradients(void **state) {
             for (int masked = 0; masked < 2; masked++) {
                 att_case k = { .h = h, .p = dropout ? 0.3f : 0.0f };
                 k.key_valid = masked ? KEY_VALID : NULL;
-                fill(k.qkv, T * 3 * C, 1, 1.0);
-                fill(k.r, T * C, 2, 1.0);
+                tu_fill_normal(k.qkv, T * 3 * C, 9, 1, 1.0);
+                tu_fill_normal(k.r, T * C, 9, 2, 1.0);
                 att_loss(&k);
                 float dqkv[T * 3 * C] = { 0 };
                 fr_attention_backward(dqkv, k.scratch, k.r, k.att, k.keep, k.qkv, T, C, h, k.p);
@@ -143,9 +122,9 @@ static void buffers_free(att_buffers *b) {
  * equal and nonzero (backward adds). keep is passed as NULL when p = 0. */
 static void run_both(att_buffers *opt, att_buffers *ref, const uint8_t *key_valid, int h,
                      float p) {
-    fill(opt->qkv, RT * 3 * RC, 3, 1.0);
-    fill(opt->dout, RT * RC, 4, 1.0);
-    fill(opt->dqkv, RT * 3 * RC, 5, 1.0);
+    tu_fill_normal(opt->qkv, RT * 3 * RC, 9, 3, 1.0);
+    tu_fill_normal(opt->dout, RT * RC, 9, 4, 1.0);
+    tu_fill_normal(opt->dqkv, RT * 3 * RC, 9, 5, 1.0);
     memcpy(ref->qkv, opt->qkv, RT * 3 * RC * sizeof(float));
     memcpy(ref->dout, opt->dout, RT * RC * sizeof(float));
     memcpy(ref->dqkv, opt->dqkv, RT * 3 * RC * sizeof(float));
@@ -175,9 +154,9 @@ static void test_attention_matches_ref(void **state) {
                 buffers_alloc(&opt, h);
                 buffers_alloc(&ref, h);
                 run_both(&opt, &ref, masked ? key_valid : NULL, h, p);
-                assert_true(rel_diff(opt.att, ref.att, (int64_t)h * RT * RT) < 1e-5);
-                assert_true(rel_diff(opt.out, ref.out, RT * RC) < 1e-5);
-                assert_true(rel_diff(opt.dqkv, ref.dqkv, RT * 3 * RC) < 1e-5);
+                assert_true(tu_rel_diff(opt.att, ref.att, (int64_t)h * RT * RT) < 1e-5);
+                assert_true(tu_rel_diff(opt.out, ref.out, RT * RC) < 1e-5);
+                assert_true(tu_rel_diff(opt.dqkv, ref.dqkv, RT * 3 * RC) < 1e-5);
                 if (p > 0.0f) assert_memory_equal(opt.keep, ref.keep, (size_t)h * RT * RT);
                 buffers_free(&opt);
                 buffers_free(&ref);
@@ -189,7 +168,7 @@ static void test_attention_matches_ref(void **state) {
 static void test_attention_structure(void **state) {
     (void)state;
     att_case k = { .h = 2, .p = 0.3f, .key_valid = KEY_VALID };
-    fill(k.qkv, T * 3 * C, 1, 1.0);
+    tu_fill_normal(k.qkv, T * 3 * C, 9, 1, 1.0);
     att_loss(&k);
     int kept = 0;
     for (int hh = 0; hh < k.h; hh++)
@@ -214,7 +193,7 @@ static void test_attention_structure(void **state) {
 static void test_attention_draw_count(void **state) {
     (void)state;
     att_case k = { .h = 2, .p = 0.3f };
-    fill(k.qkv, T * 3 * C, 1, 1.0);
+    tu_fill_normal(k.qkv, T * 3 * C, 9, 1, 1.0);
     fr_rng rng, fresh;
     open_dropout_stream(&rng);
     fr_attention_forward(k.out, k.att, k.keep, k.scratch, k.qkv, NULL, T, C, k.h, k.p, &rng);
@@ -232,7 +211,7 @@ static void test_attention_draw_count(void **state) {
 static void test_attention_is_causal(void **state) {
     (void)state;
     att_case k = { .h = 2, .p = 0.0f };
-    fill(k.qkv, T * 3 * C, 1, 1.0);
+    tu_fill_normal(k.qkv, T * 3 * C, 9, 1, 1.0);
     att_loss(&k);
     float before[T * C];
     memcpy(before, k.out, sizeof before);
@@ -246,8 +225,8 @@ static void test_attention_is_causal(void **state) {
 static void test_attention_backward_accumulates(void **state) {
     (void)state;
     att_case k = { .h = 2, .p = 0.3f, .key_valid = KEY_VALID };
-    fill(k.qkv, T * 3 * C, 1, 1.0);
-    fill(k.r, T * C, 2, 1.0);
+    tu_fill_normal(k.qkv, T * 3 * C, 9, 1, 1.0);
+    tu_fill_normal(k.r, T * C, 9, 2, 1.0);
     att_loss(&k);
     float once[T * 3 * C] = { 0 }, twice[T * 3 * C] = { 0 };
     fr_attention_backward(once, k.scratch, k.r, k.att, k.keep, k.qkv, T, C, k.h, k.p);

@@ -18,27 +18,6 @@
  * A wrong sign, factor or missing term is off by far more than this. */
 #define GRAD_TOL 5e-3
 
-static void fill(float *x, int64_t n, uint32_t stream, double sd) {
-    fr_rng r;
-    fr_rng_init(&r, 5, 0, stream, FR_PURPOSE_EVAL);
-    for (int64_t i = 0; i < n; i++) x[i] = (float)(sd * fr_rng_normal(&r));
-}
-
-static double project(const float *out, const float *r, int64_t n) { /* sum(out * R) */
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += (double)out[i] * r[i];
-    return s;
-}
-
-/* max |a - b| / max |b|: a norm-wise relative difference */
-static double rel_diff(const float *a, const float *b, int64_t n) {
-    double num = 0.0, den = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return num / den;
-}
 
 /* Runs a forward pass on the case's current inputs and returns L = sum(out * R). */
 typedef double (*loss_fn)(void *ctx);
@@ -70,9 +49,9 @@ static void check_matmul(int m, int n, int k, int ta, int tb, float beta) {
     const int arows = ta ? k : m, brows = tb ? n : k;
     float a[64 * 80], b[64 * 80], c0[64 * 80], c[64 * 80], cref[64 * 80];
     assert_true(arows * lda <= 64 * 80 && brows * ldb <= 64 * 80 && m * ldc <= 64 * 80);
-    fill(a, arows * lda, 10, 1.0);
-    fill(b, brows * ldb, 11, 1.0);
-    fill(c0, m * ldc, 12, 1.0);
+    tu_fill_normal(a, arows * lda, 5, 10, 1.0);
+    tu_fill_normal(b, brows * ldb, 5, 11, 1.0);
+    tu_fill_normal(c0, m * ldc, 5, 12, 1.0);
     if (beta == 0.0f)
         for (int i = 0; i < m * ldc; i++) c0[i] = NAN; /* beta = 0 must ignore old c */
     memcpy(c, c0, sizeof c0);
@@ -125,16 +104,16 @@ typedef struct {
 static double linear_loss(void *ctx) {
     linear_case *k = ctx;
     fr_linear_forward(k->out, k->inp, k->w, k->b, LN, LC, LOC);
-    return project(k->out, k->r, LN * LOC);
+    return tu_project(k->out, k->r, LN * LOC);
 }
 
 static void test_linear_gradients(void **state) {
     (void)state;
     linear_case k;
-    fill(k.inp, LN * LC, 1, 1.0);
-    fill(k.w, LC * LOC, 2, 1.0);
-    fill(k.b, LOC, 3, 1.0);
-    fill(k.r, LN * LOC, 4, 1.0);
+    tu_fill_normal(k.inp, LN * LC, 5, 1, 1.0);
+    tu_fill_normal(k.w, LC * LOC, 5, 2, 1.0);
+    tu_fill_normal(k.b, LOC, 5, 3, 1.0);
+    tu_fill_normal(k.r, LN * LOC, 5, 4, 1.0);
     float dinp[LN * LC] = { 0 }, dw[LC * LOC] = { 0 }, db[LOC] = { 0 };
     fr_linear_backward(dinp, dw, db, k.r, k.inp, k.w, LN, LC, LOC);
     assert_true(grad_check(linear_loss, &k, k.inp, dinp, LN * LC, 1e-2f) < GRAD_TOL);
@@ -149,27 +128,27 @@ static void test_linear_matches_ref(void **state) {
     enum { N = 301, C = 50, OC = 150 };
     static float inp[N * C], w[C * OC], b[OC], dout[N * OC], out[N * OC], out_ref[N * OC];
     static float dinp[N * C], dinp_ref[N * C], dw[C * OC], dw_ref[C * OC], db[OC], db_ref[OC];
-    fill(inp, N * C, 1, 1.0);
-    fill(w, C * OC, 2, 0.2);
-    fill(b, OC, 3, 1.0);
-    fill(dout, N * OC, 4, 1.0);
+    tu_fill_normal(inp, N * C, 5, 1, 1.0);
+    tu_fill_normal(w, C * OC, 5, 2, 0.2);
+    tu_fill_normal(b, OC, 5, 3, 1.0);
+    tu_fill_normal(dout, N * OC, 5, 4, 1.0);
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         const float *bias = with_bias ? b : NULL;
         fr_linear_forward(out, inp, w, bias, N, C, OC);
         fr_linear_forward_ref(out_ref, inp, w, bias, N, C, OC);
-        assert_true(rel_diff(out, out_ref, N * OC) < 1e-5);
-        fill(dinp, N * C, 5, 1.0);
-        fill(dw, C * OC, 6, 1.0);
-        fill(db, OC, 7, 1.0);
+        assert_true(tu_rel_diff(out, out_ref, N * OC) < 1e-5);
+        tu_fill_normal(dinp, N * C, 5, 5, 1.0);
+        tu_fill_normal(dw, C * OC, 5, 6, 1.0);
+        tu_fill_normal(db, OC, 5, 7, 1.0);
         memcpy(dinp_ref, dinp, sizeof dinp);
         memcpy(dw_ref, dw, sizeof dw);
         memcpy(db_ref, db, sizeof db);
         fr_linear_backward(dinp, dw, with_bias ? db : NULL, dout, inp, w, N, C, OC);
         fr_linear_backward_ref(dinp_ref, dw_ref, with_bias ? db_ref : NULL, dout, inp, w, N, C,
                                OC);
-        assert_true(rel_diff(dinp, dinp_ref, N * C) < 1e-5);
-        assert_true(rel_diff(dw, dw_ref, C * OC) < 1e-5);
-        assert_true(rel_diff(db, db_ref, OC) < 1e-5);
+        assert_true(tu_rel_diff(dinp, dinp_ref, N * C) < 1e-5);
+        assert_true(tu_rel_diff(dw, dw_ref, C * OC) < 1e-5);
+        assert_true(tu_rel_diff(db, db_ref, OC) < 1e-5);
     }
 }
 
@@ -184,17 +163,17 @@ typedef struct {
 static double norm_loss(void *ctx) {
     norm_case *k = ctx;
     fr_layernorm_forward(k->out, k->mean, k->rstd, k->inp, k->gamma, k->beta, NN, NC, 1e-5f);
-    return project(k->out, k->r, NN * NC);
+    return tu_project(k->out, k->r, NN * NC);
 }
 
 static void test_layernorm_gradients(void **state) {
     (void)state;
     norm_case k;
-    fill(k.inp, NN * NC, 1, 2.0);
+    tu_fill_normal(k.inp, NN * NC, 5, 1, 2.0);
     for (int i = 0; i < NN * NC; i++) k.inp[i] += 3.0f; /* a nonzero mean to remove */
-    fill(k.gamma, NC, 2, 1.0);
-    fill(k.beta, NC, 3, 1.0);
-    fill(k.r, NN * NC, 4, 1.0);
+    tu_fill_normal(k.gamma, NC, 5, 2, 1.0);
+    tu_fill_normal(k.beta, NC, 5, 3, 1.0);
+    tu_fill_normal(k.r, NN * NC, 5, 4, 1.0);
     float dinp[NN * NC] = { 0 }, dgamma[NC] = { 0 }, dbeta[NC] = { 0 };
     norm_loss(&k);
     fr_layernorm_backward(dinp, dgamma, dbeta, k.r, k.inp, k.gamma, k.mean, k.rstd, NN, NC);
@@ -206,7 +185,7 @@ static void test_layernorm_gradients(void **state) {
 static void test_layernorm_normalizes(void **state) {
     (void)state;
     norm_case k;
-    fill(k.inp, NN * NC, 1, 3.0);
+    tu_fill_normal(k.inp, NN * NC, 5, 1, 3.0);
     for (int i = 0; i < NN * NC; i++) k.inp[i] += 100.0f; /* large offset, small spread */
     for (int j = 0; j < NC; j++) k.gamma[j] = 1.0f, k.beta[j] = 0.0f;
     memset(k.r, 0, sizeof k.r);
@@ -233,16 +212,16 @@ typedef struct {
 static double act_loss(void *ctx) {
     act_case *k = ctx;
     fr_activation_forward(k->out, k->inp, AN, k->act);
-    return project(k->out, k->r, AN);
+    return tu_project(k->out, k->r, AN);
 }
 
 static void test_activation_gradients(void **state) {
     (void)state;
     act_case k;
-    fill(k.r, AN, 4, 1.0);
+    tu_fill_normal(k.r, AN, 5, 4, 1.0);
     for (int act = FR_ACT_RELU; act <= FR_ACT_GELU; act++) {
         k.act = (fr_activation)act;
-        fill(k.inp, AN, 1 + (uint32_t)act, 2.0);
+        tu_fill_normal(k.inp, AN, 5, 1 + (uint32_t)act, 2.0);
         for (int i = 0; i < AN; i++) /* keep ReLU's kink out of the step's reach */
             if (fabsf(k.inp[i]) < 0.1f) k.inp[i] = k.inp[i] < 0 ? -0.1f : 0.1f;
         float dinp[AN] = { 0 };
@@ -272,15 +251,15 @@ typedef struct {
 static double residual_loss(void *ctx) {
     residual_case *k = ctx;
     fr_residual_forward(k->out, k->a, k->b, AN);
-    return project(k->out, k->r, AN);
+    return tu_project(k->out, k->r, AN);
 }
 
 static void test_residual_gradients(void **state) {
     (void)state;
     residual_case k;
-    fill(k.a, AN, 1, 1.0);
-    fill(k.b, AN, 2, 1.0);
-    fill(k.r, AN, 3, 1.0);
+    tu_fill_normal(k.a, AN, 5, 1, 1.0);
+    tu_fill_normal(k.b, AN, 5, 2, 1.0);
+    tu_fill_normal(k.r, AN, 5, 3, 1.0);
     float da[AN] = { 0 }, db[AN] = { 0 };
     fr_residual_backward(da, db, k.r, AN);
     assert_true(grad_check(residual_loss, &k, k.a, da, AN, 1e-2f) < GRAD_TOL);
@@ -310,14 +289,14 @@ static double dropout_loss(void *ctx) { /* the same stream every call: a fixed m
     fr_rng rng;
     open_dropout_stream(&rng, 0);
     fr_dropout_forward(k->out, k->keep, k->inp, DN, k->p, &rng);
-    return project(k->out, k->r, DN);
+    return tu_project(k->out, k->r, DN);
 }
 
 static void test_dropout_gradients(void **state) {
     (void)state;
     dropout_case k = { .p = 0.3f };
-    fill(k.inp, DN, 1, 1.0);
-    fill(k.r, DN, 2, 1.0);
+    tu_fill_normal(k.inp, DN, 5, 1, 1.0);
+    tu_fill_normal(k.r, DN, 5, 2, 1.0);
     dropout_loss(&k);
     int kept = 0;
     for (int i = 0; i < DN; i++) kept += k.keep[i];
@@ -331,7 +310,7 @@ static void test_dropout_p0_is_identity(void **state) {
     (void)state;
     float inp[DN], out[DN];
     uint8_t keep[DN];
-    fill(inp, DN, 1, 1.0);
+    tu_fill_normal(inp, DN, 5, 1, 1.0);
     fr_rng rng, fresh;
     open_dropout_stream(&rng, 0);
     open_dropout_stream(&fresh, 0);
@@ -382,15 +361,15 @@ static const float EMB_SCALE = 1.7f;
 static double embedding_loss(void *ctx) {
     embedding_case *k = ctx;
     fr_embedding_forward(k->out, k->ids, k->table, EN, EC, EMB_SCALE, k->padding_row);
-    return project(k->out, k->r, EN * EC);
+    return tu_project(k->out, k->r, EN * EC);
 }
 
 static void test_embedding_gradients(void **state) {
     (void)state;
     /* ids repeat (3, 5) and miss rows (1, 4) and include the padding id 0 twice */
     embedding_case k = { .ids = { 3, 0, 5, 3, 2, 0, 6, 5, 3 } };
-    fill(k.table, EV * EC, 1, 1.0);
-    fill(k.r, EN * EC, 2, 1.0);
+    tu_fill_normal(k.table, EV * EC, 5, 1, 1.0);
+    tu_fill_normal(k.r, EN * EC, 5, 2, 1.0);
     for (k.padding_row = 0; k.padding_row <= 1; k.padding_row++) {
         float dtable[EV * EC] = { 0 };
         uint8_t touched[EV] = { 0 };

@@ -1,11 +1,13 @@
-/* testutil.c - temporary directories and files for tests. */
+/* testutil.c - temporary directories and files for tests, and gradient-check helpers. */
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fedrec/rng.h"
 
 static char g_dir[512];
 
@@ -54,4 +56,25 @@ const char *tu_shared_data(const char *name) {
 int tu_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+void tu_fill_normal(float *x, int64_t n, uint64_t seed, uint32_t stream, double sd) {
+    fr_rng r;
+    fr_rng_init(&r, seed, 0, stream, FR_PURPOSE_EVAL);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(sd * fr_rng_normal(&r));
+}
+
+double tu_project(const float *out, const float *r, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)out[i] * r[i];
+    return s;
+}
+
+double tu_rel_diff(const float *a, const float *b, int64_t n) {
+    double num = 0.0, den = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        num = fmax(num, fabs((double)a[i] - b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return num / den;
 }

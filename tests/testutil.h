@@ -22,4 +22,12 @@ const char *tu_shared_data(const char *name);
 /* 1 when the file at path exists. */
 int tu_exists(const char *path);
 
+/* Gradient-check helpers shared by the layer tests. */
+/* x[n] ~ sd * N(0, 1) from the stream (seed, 0, stream, FR_PURPOSE_EVAL). */
+void tu_fill_normal(float *x, int64_t n, uint64_t seed, uint32_t stream, double sd);
+/* sum(out * r), in double: a random projection of a layer's output as a scalar loss. */
+double tu_project(const float *out, const float *r, int64_t n);
+/* max |a - b| / max |b|: a norm-wise relative difference. */
+double tu_rel_diff(const float *a, const float *b, int64_t n);
+
 #endif
