@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fedrec/alloc.h"
@@ -33,12 +32,7 @@
 #include "fedrec/ranking.h"
 #include "fedrec/sasrec.h"
 #include "fedrec/train.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "fedrec/timer.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -60,9 +54,9 @@ static double sgemm_gflops(int threads) {
     double t[3];
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
     for (int r = 0; r < 3; r++) {
-        double t0 = now_seconds();
+        double t0 = fr_now_seconds();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        t[r] = now_seconds() - t0;
+        t[r] = fr_now_seconds() - t0;
     }
     openblas_set_num_threads(1);
     fr_free(a);

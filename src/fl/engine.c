@@ -15,18 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fedrec/aggregate.h"
 #include "fedrec/alloc.h"
 #include "fedrec/optim.h"
 #include "fedrec/rng.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "fedrec/timer.h"
 
 double fr_rank_eval_hr10(const fr_rank_eval_result *res) {
     const fr_rank_metrics *m = res->sampled.n ? &res->sampled : &res->full;
@@ -212,7 +206,7 @@ static fr_status finish_round(engine *e, int32_t round, cJSON *line, int *stop, 
     const fr_config *c = e->c;
     fr_status st = check_finite(e, round, err);
     if (st == FR_OK && ((c->eval_every > 0 && round % c->eval_every == 0) || round == c->rounds)) {
-        double t0 = now_seconds();
+        double t0 = fr_now_seconds();
         fr_rank_eval_result res;
         st = e->m->evaluate(e->m->ctx, e->m->params, FR_EVAL_VALID, 0, c->eval_users, &res, err);
         if (st == FR_OK) {
@@ -227,7 +221,7 @@ static fr_status finish_round(engine *e, int32_t round, cJSON *line, int *stop, 
                 *stop = 1;
             }
         }
-        e->t_eval += now_seconds() - t0;
+        e->t_eval += fr_now_seconds() - t0;
     }
     if (st == FR_OK) st = fr_history_append(e->h, line, err);
     return st;
@@ -277,7 +271,7 @@ static fr_status run_sync(engine *e, fr_fl_outcome *out, int progress, fr_error 
     fr_status st = FR_OK;
     double sim = 0.0;
     for (int32_t round = 1; round <= c->rounds && st == FR_OK; round++) {
-        double t0 = now_seconds();
+        double t0 = fr_now_seconds();
         int32_t n = fr_sample_clients(sel, e->m->n_clients, k, c->seed, (uint32_t)round);
         double slowest = 0.0;
         for (int32_t i = 0; i < n; i++) {
@@ -299,12 +293,12 @@ static fr_status run_sync(engine *e, fr_fl_outcome *out, int progress, fr_error 
         server_step(e, sel, e->weights, n);
         out->client_updates += n;
         cJSON *line = cJSON_CreateObject();
-        add_round_stats(line, round, views, n, (int64_t)n * e->model_bytes, sim, now_seconds() - t0);
+        add_round_stats(line, round, views, n, (int64_t)n * e->model_bytes, sim, fr_now_seconds() - t0);
         cJSON_AddNumberToObject(line, "bytes_up", (double)bytes_up);
         int stop = 0;
         double te = e->t_eval;
         st = finish_round(e, round, line, &stop, err);
-        out->train_seconds += now_seconds() - t0 - (e->t_eval - te);
+        out->train_seconds += fr_now_seconds() - t0 - (e->t_eval - te);
         cJSON_Delete(line);
         out->rounds = round;
         if (progress) {
@@ -412,7 +406,7 @@ static fr_status run_async(engine *e, fr_fl_outcome *out, int progress, fr_error
         st = fr_nomem(err, "asynchronous state", (size_t)slots * 32);
     for (int32_t s = 0; s < slots && st == FR_OK; s++) a.free_slots[a.n_free++] = slots - 1 - s;
     for (int32_t i = 0; i < C && st == FR_OK; i++) st = dispatch_one(e, &a, err);
-    double t0 = now_seconds();
+    double t0 = fr_now_seconds();
     int64_t bytes_up = 0, bytes_down = (int64_t)C * e->model_bytes;
     int32_t round = 0;
     while (st == FR_OK && round < c->rounds) {
@@ -439,7 +433,7 @@ static fr_status run_async(engine *e, fr_fl_outcome *out, int progress, fr_error
             double stale = 0.0;
             for (int32_t i = 0; i < K; i++) stale += (double)a.buf_stale[i];
             cJSON *line = cJSON_CreateObject();
-            add_round_stats(line, round, views, K, bytes_down, a.clock.now, now_seconds() - t0);
+            add_round_stats(line, round, views, K, bytes_down, a.clock.now, fr_now_seconds() - t0);
             cJSON_AddNumberToObject(line, "bytes_up", (double)bytes_up);
             cJSON_AddNumberToObject(line, "staleness_mean", stale / K);
             for (int32_t i = 0; i < K; i++) a.free_slots[a.n_free++] = a.buf_slot[i];
@@ -448,8 +442,8 @@ static fr_status run_async(engine *e, fr_fl_outcome *out, int progress, fr_error
             int stop = 0;
             double te = e->t_eval;
             st = finish_round(e, round, line, &stop, err);
-            out->train_seconds += now_seconds() - t0 - (e->t_eval - te);
-            t0 = now_seconds();
+            out->train_seconds += fr_now_seconds() - t0 - (e->t_eval - te);
+            t0 = fr_now_seconds();
             cJSON_Delete(line);
             out->rounds = round;
             if (progress) {

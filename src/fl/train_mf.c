@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fedrec/alloc.h"
@@ -27,13 +26,8 @@
 #include "fedrec/optim.h"
 #include "fedrec/safetensors.h"
 #include "fedrec/train.h"
+#include "fedrec/timer.h"
 #include "train_internal.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* {"loss", "rmse", "rating_accuracy", "examples"} of an evaluation. */
 static cJSON *eval_json(const fr_mf_eval_sum *s) {
@@ -158,9 +152,9 @@ static fr_status train_federated(run_state *rs, fr_history *h, int progress, fr_
     for (int t = 0; t < nthreads && status == FR_OK; t++)
         status = fr_mf_client_create(&workers[t], K, c->bias, err);
 
-    double t_start = now_seconds();
+    double t_start = fr_now_seconds();
     for (int32_t round = 1; round <= c->rounds && status == FR_OK; round++) {
-        double t0 = now_seconds();
+        double t0 = fr_now_seconds();
         int32_t k = fr_sample_clients(sel, rs->split.n_train, cpr, c->seed, (uint32_t)round);
         fr_status round_st = FR_OK;
         #pragma omp parallel
@@ -227,13 +221,13 @@ static fr_status train_federated(run_state *rs, fr_history *h, int progress, fr_
             rs->last_valid = vs;
             rs->have_last_valid = round == c->rounds;
         }
-        double secs = now_seconds() - t0;
+        double secs = fr_now_seconds() - t0;
         cJSON_AddNumberToObject(line, "seconds", secs);
         if (status == FR_OK) status = fr_history_append(h, line, err);
         cJSON_Delete(line);
         if (progress)
             progress_line(round, c->rounds, loss, accuracy, secs > 0 ? k / secs : 0.0,
-                          now_seconds() - t_start);
+                          fr_now_seconds() - t_start);
     }
 done:
     if (workers)
@@ -253,9 +247,9 @@ static fr_status train_central(run_state *rs, fr_history *h, int progress, fr_er
     fr_status st = fr_central_mf_init(&cm, &rs->model, &rs->ds, rs->split.train, rs->split.n_train,
                                       c->max_examples, c->central_batch_size, c->init_scale, c->seed, err);
     if (st != FR_OK) return st;
-    double t_start = now_seconds();
+    double t_start = fr_now_seconds();
     for (int32_t ep = 1; ep <= c->central_epochs && st == FR_OK; ep++) {
-        double t0 = now_seconds();
+        double t0 = fr_now_seconds();
         int64_t n_ok = 0;
         double loss = fr_central_mf_epoch(&cm, &rs->model, (uint32_t)ep, c->central_lr, c->l2, c->seed, &n_ok);
         if (!isfinite(loss)) {
@@ -277,10 +271,10 @@ static fr_status train_central(run_state *rs, fr_history *h, int progress, fr_er
             rs->last_valid = vs;
             rs->have_last_valid = ep == c->central_epochs;
         }
-        cJSON_AddNumberToObject(line, "seconds", now_seconds() - t0);
+        cJSON_AddNumberToObject(line, "seconds", fr_now_seconds() - t0);
         if (st == FR_OK) st = fr_history_append(h, line, err);
         cJSON_Delete(line);
-        if (progress) progress_line(ep, c->central_epochs, loss, accuracy, 0.0, now_seconds() - t_start);
+        if (progress) progress_line(ep, c->central_epochs, loss, accuracy, 0.0, fr_now_seconds() - t_start);
     }
     fr_central_mf_free(&cm);
     return st;
@@ -298,7 +292,7 @@ static void join_path(char *dst, size_t n, const char *dir, const char *name) {
 }
 
 fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out, fr_error *err) {
-    double t_start = now_seconds();
+    double t_start = fr_now_seconds();
     if (final_out) *final_out = NULL;
     fr_status st = fr_config_validate(c, err);
     if (st != FR_OK) return st;
@@ -346,7 +340,7 @@ fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **fi
     if (st == FR_OK) st = fr_history_commit(&h, err);
     else fr_history_abort(&h);
     if (st == FR_OK) {
-        cJSON_AddNumberToObject(final, "wall_seconds", now_seconds() - t_start);
+        cJSON_AddNumberToObject(final, "wall_seconds", fr_now_seconds() - t_start);
         cJSON_AddItemToObject(final, "config", fr_config_to_json(c));
         join_path(path, sizeof path, o->out_dir, "final.json");
         st = fr_json_write_file(path, final, err);

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fedrec/alloc.h"
 #include "fedrec/checkpoint.h"
@@ -34,17 +33,12 @@
 #include "fedrec/sasrec.h"
 #include "fedrec/sasrec_client.h"
 #include "fedrec/train.h"
+#include "fedrec/timer.h"
 #include "train_internal.h"
 
 /* Fixed shards per batch: more than the cores of the machines fedrec targets, few enough
  * that each shard's matrix products stay large. */
 #define FR_SASREC_SHARDS 8
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct shard {
     fr_sasrec_work *work;
@@ -323,17 +317,17 @@ static fr_status train_all(sasrec_run *r, fr_history *h, int progress, int32_t *
                            int32_t *best_epoch, fr_error *err) {
     const fr_config *c = r->c;
     const int64_t P = r->model.layout.size;
-    double best_hr = -1.0, t0 = now_seconds(), last_hr = 0.0;
+    double best_hr = -1.0, t0 = fr_now_seconds(), last_hr = 0.0;
     int32_t since_best = 0;
     memcpy(r->best, r->model.params, (size_t)P * sizeof(float));
     *best_epoch = 0;
     *epochs_done = 0;
     for (int32_t ep = 1; ep <= c->central_epochs; ep++) {
-        double ts = now_seconds(), loss;
+        double ts = fr_now_seconds(), loss;
         int64_t npos;
         fr_status st = train_epoch(r, ep, &loss, &npos, err);
         if (st != FR_OK) return st;
-        double train_s = now_seconds() - ts;
+        double train_s = fr_now_seconds() - ts;
         *epochs_done = ep;
         cJSON *line = cJSON_CreateObject();
         cJSON_AddNumberToObject(line, "epoch", ep);
@@ -344,7 +338,7 @@ static fr_status train_all(sasrec_run *r, fr_history *h, int progress, int32_t *
         int stop = 0;
         if (do_eval) {
             fr_rank_eval_result res;
-            double te = now_seconds();
+            double te = fr_now_seconds();
             st = evaluate(r, r->model.params, FR_EVAL_VALID, 0, c->eval_users, &res, err);
             if (st != FR_OK) {
                 cJSON_Delete(line);
@@ -352,7 +346,7 @@ static fr_status train_all(sasrec_run *r, fr_history *h, int progress, int32_t *
             }
             last_hr = hr10(&res);
             cJSON_AddItemToObject(line, "valid", result_json(&res));
-            cJSON_AddNumberToObject(line, "eval_seconds", now_seconds() - te);
+            cJSON_AddNumberToObject(line, "eval_seconds", fr_now_seconds() - te);
             if (last_hr > best_hr) {
                 best_hr = last_hr;
                 *best_epoch = ep;
@@ -365,7 +359,7 @@ static fr_status train_all(sasrec_run *r, fr_history *h, int progress, int32_t *
         st = fr_history_append(h, line, err);
         cJSON_Delete(line);
         if (st != FR_OK) return st;
-        if (progress) progress_line(ep, stop ? ep : c->central_epochs, loss, last_hr, now_seconds() - t0);
+        if (progress) progress_line(ep, stop ? ep : c->central_epochs, loss, last_hr, fr_now_seconds() - t0);
         if (stop) break;
     }
     return FR_OK;
@@ -420,7 +414,7 @@ static fr_status final_eval(sasrec_run *r, const float *params, cJSON **out, fr_
 
 fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out,
                               fr_error *err) {
-    double t_start = now_seconds();
+    double t_start = fr_now_seconds();
     if (final_out) *final_out = NULL;
     fr_status st = fr_config_validate(c, err);
     if (st != FR_OK) return st;
@@ -443,7 +437,7 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
         join_path(path, sizeof path, o->out_dir, "history.jsonl");
         st = fr_history_open(&h, path, err);
     }
-    double t_train = now_seconds();
+    double t_train = fr_now_seconds();
     fr_fl_outcome fo;
     memset(&fo, 0, sizeof fo);
     if (st == FR_OK && federated) {
@@ -453,7 +447,7 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
     } else if (st == FR_OK) {
         st = train_all(&r, &h, o->progress, &epochs, &best_epoch, err);
     }
-    double train_seconds = federated && st == FR_OK ? fo.train_seconds : now_seconds() - t_train;
+    double train_seconds = federated && st == FR_OK ? fo.train_seconds : fr_now_seconds() - t_train;
     if (st == FR_OK) st = final_eval(&r, r.best, &final, err);
     if (st == FR_OK) {
         cJSON_AddStringToObject(final, "algorithm", c->algorithm);
@@ -478,7 +472,7 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
     if (st == FR_OK) st = fr_history_commit(&h, err);
     else fr_history_abort(&h);
     if (st == FR_OK) {
-        cJSON_AddNumberToObject(final, "wall_seconds", now_seconds() - t_start);
+        cJSON_AddNumberToObject(final, "wall_seconds", fr_now_seconds() - t_start);
         cJSON_AddItemToObject(final, "config", fr_config_to_json(c));
         join_path(path, sizeof path, o->out_dir, "final.json");
         st = fr_json_write_file(path, final, err);
