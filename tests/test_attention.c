@@ -43,23 +43,9 @@ static double att_loss(void *ctx) {
     return tu_project(k->out, k->r, T * C);
 }
 
-/* Largest relative error between dx[n] and central differences of the case's loss
- * over x[n]; tiny elements are measured against 1% of the largest gradient. */
+/* Largest relative error between dx[n] and central differences of the case's loss. */
 static double grad_check(att_case *k, float *x, const float *dx, int64_t n, float h) {
-    double gmax = 1e-3, worst = 0.0;
-    for (int64_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(dx[i]));
-    for (int64_t i = 0; i < n; i++) {
-        const float x0 = x[i];
-        x[i] = x0 + h;
-        double up = att_loss(k), xu = x[i];
-        x[i] = x0 - h;
-        double dn = att_loss(k), xd = x[i];
-        x[i] = x0;
-        double num = (up - dn) / (xu - xd);
-        double rel = fabs(num - dx[i]) / fmax(1e-2 * gmax, fabs(num) + fabs(dx[i]));
-        worst = fmax(worst, rel);
-    }
-    return worst;
+    return tu_grad_check(att_loss, k, x, dx, n, h);
 }
 
 /* With the key mask: rows 0, 1 output zeros and send no gradient to their queries,

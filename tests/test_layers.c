@@ -19,28 +19,6 @@
 #define GRAD_TOL 5e-3
 
 
-/* Runs a forward pass on the case's current inputs and returns L = sum(out * R). */
-typedef double (*loss_fn)(void *ctx);
-
-/* Largest relative error between the analytic gradient dx[n] and central differences
- * of f over x[n] with step h (the step actually taken, xu - xd, is measured). */
-static double grad_check(loss_fn f, void *ctx, float *x, const float *dx, int64_t n, float h) {
-    double gmax = 1e-3, worst = 0.0;
-    for (int64_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(dx[i]));
-    for (int64_t i = 0; i < n; i++) {
-        const float x0 = x[i];
-        x[i] = x0 + h;
-        double up = f(ctx), xu = x[i];
-        x[i] = x0 - h;
-        double dn = f(ctx), xd = x[i];
-        x[i] = x0;
-        double num = (up - dn) / (xu - xd);
-        double rel = fabs(num - dx[i]) / fmax(1e-2 * gmax, fabs(num) + fabs(dx[i]));
-        worst = fmax(worst, rel);
-    }
-    return worst;
-}
-
 /* ---- matrix product ---- */
 
 /* op(a)[m x k] @ op(b)[k x n] with padded leading dimensions, sgemm against the loops. */
@@ -116,9 +94,9 @@ static void test_linear_gradients(void **state) {
     tu_fill_normal(k.r, LN * LOC, 5, 4, 1.0);
     float dinp[LN * LC] = { 0 }, dw[LC * LOC] = { 0 }, db[LOC] = { 0 };
     fr_linear_backward(dinp, dw, db, k.r, k.inp, k.w, LN, LC, LOC);
-    assert_true(grad_check(linear_loss, &k, k.inp, dinp, LN * LC, 1e-2f) < GRAD_TOL);
-    assert_true(grad_check(linear_loss, &k, k.w, dw, LC * LOC, 1e-2f) < GRAD_TOL);
-    assert_true(grad_check(linear_loss, &k, k.b, db, LOC, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(linear_loss, &k, k.inp, dinp, LN * LC, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(linear_loss, &k, k.w, dw, LC * LOC, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(linear_loss, &k, k.b, db, LOC, 1e-2f) < GRAD_TOL);
 }
 
 /* Forward and backward (with and without bias, gradients accumulating onto nonzero
@@ -177,9 +155,9 @@ static void test_layernorm_gradients(void **state) {
     float dinp[NN * NC] = { 0 }, dgamma[NC] = { 0 }, dbeta[NC] = { 0 };
     norm_loss(&k);
     fr_layernorm_backward(dinp, dgamma, dbeta, k.r, k.inp, k.gamma, k.mean, k.rstd, NN, NC);
-    assert_true(grad_check(norm_loss, &k, k.inp, dinp, NN * NC, 1e-2f) < GRAD_TOL);
-    assert_true(grad_check(norm_loss, &k, k.gamma, dgamma, NC, 1e-2f) < GRAD_TOL);
-    assert_true(grad_check(norm_loss, &k, k.beta, dbeta, NC, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(norm_loss, &k, k.inp, dinp, NN * NC, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(norm_loss, &k, k.gamma, dgamma, NC, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(norm_loss, &k, k.beta, dbeta, NC, 1e-2f) < GRAD_TOL);
 }
 
 static void test_layernorm_normalizes(void **state) {
@@ -226,7 +204,7 @@ static void test_activation_gradients(void **state) {
             if (fabsf(k.inp[i]) < 0.1f) k.inp[i] = k.inp[i] < 0 ? -0.1f : 0.1f;
         float dinp[AN] = { 0 };
         fr_activation_backward(dinp, k.r, k.inp, AN, k.act);
-        assert_true(grad_check(act_loss, &k, k.inp, dinp, AN, 1e-2f) < GRAD_TOL);
+        assert_true(tu_grad_check(act_loss, &k, k.inp, dinp, AN, 1e-2f) < GRAD_TOL);
     }
 }
 
@@ -262,8 +240,8 @@ static void test_residual_gradients(void **state) {
     tu_fill_normal(k.r, AN, 5, 3, 1.0);
     float da[AN] = { 0 }, db[AN] = { 0 };
     fr_residual_backward(da, db, k.r, AN);
-    assert_true(grad_check(residual_loss, &k, k.a, da, AN, 1e-2f) < GRAD_TOL);
-    assert_true(grad_check(residual_loss, &k, k.b, db, AN, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(residual_loss, &k, k.a, da, AN, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(residual_loss, &k, k.b, db, AN, 1e-2f) < GRAD_TOL);
     float sum[AN];
     fr_residual_forward(sum, k.a, k.b, AN);
     fr_residual_forward(k.a, k.a, k.b, AN); /* out may alias a */
@@ -303,7 +281,7 @@ static void test_dropout_gradients(void **state) {
     assert_true(kept > 0 && kept < DN); /* both branches are checked */
     float dinp[DN] = { 0 };
     fr_dropout_backward(dinp, k.r, k.keep, DN, k.p);
-    assert_true(grad_check(dropout_loss, &k, k.inp, dinp, DN, 1e-2f) < GRAD_TOL);
+    assert_true(tu_grad_check(dropout_loss, &k, k.inp, dinp, DN, 1e-2f) < GRAD_TOL);
 }
 
 static void test_dropout_p0_is_identity(void **state) {
@@ -375,7 +353,7 @@ static void test_embedding_gradients(void **state) {
         uint8_t touched[EV] = { 0 };
         embedding_loss(&k);
         fr_embedding_backward(dtable, touched, k.r, k.ids, EN, EC, EMB_SCALE, k.padding_row);
-        assert_true(grad_check(embedding_loss, &k, k.table, dtable, EV * EC, 1e-2f) < GRAD_TOL);
+        assert_true(tu_grad_check(embedding_loss, &k, k.table, dtable, EV * EC, 1e-2f) < GRAD_TOL);
         const uint8_t want[EV] = { (uint8_t)!k.padding_row, 0, 1, 1, 0, 1, 1 };
         assert_memory_equal(touched, want, sizeof want);
         for (int j = 0; j < EC; j++) {

@@ -78,3 +78,20 @@ double tu_rel_diff(const float *a, const float *b, int64_t n) {
     }
     return num / den;
 }
+
+double tu_grad_check(tu_loss_fn f, void *ctx, float *x, const float *dx, int64_t n, float h) {
+    double gmax = 1e-3, worst = 0.0;
+    for (int64_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(dx[i]));
+    for (int64_t i = 0; i < n; i++) {
+        const float x0 = x[i];
+        x[i] = x0 + h;
+        double up = f(ctx), xu = x[i];
+        x[i] = x0 - h;
+        double dn = f(ctx), xd = x[i];
+        x[i] = x0;
+        double num = (up - dn) / (xu - xd);
+        double rel = fabs(num - dx[i]) / fmax(1e-2 * gmax, fabs(num) + fabs(dx[i]));
+        worst = fmax(worst, rel);
+    }
+    return worst;
+}

@@ -27,6 +27,12 @@ int tu_exists(const char *path);
 void tu_fill_normal(float *x, int64_t n, uint64_t seed, uint32_t stream, double sd);
 /* sum(out * r), in double: a random projection of a layer's output as a scalar loss. */
 double tu_project(const float *out, const float *r, int64_t n);
+/* A loss evaluated on a case's current inputs (e.g. L = sum(out * R)). */
+typedef double (*tu_loss_fn)(void *ctx);
+/* Largest relative error between the analytic gradient dx[n] and central differences
+ * of f over x[n] with step h (the step actually taken is measured); elements tiny
+ * next to the largest gradient are measured against 1% of it. */
+double tu_grad_check(tu_loss_fn f, void *ctx, float *x, const float *dx, int64_t n, float h);
 /* max |a - b| / max |b|: a norm-wise relative difference. */
 double tu_rel_diff(const float *a, const float *b, int64_t n);
 

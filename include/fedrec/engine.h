@@ -66,9 +66,4 @@ typedef struct fr_fl_outcome {
 fr_status fr_fl_run(fr_fl_model *m, const fr_config *c, int threads, fr_history *h,
                     int progress, fr_fl_outcome *out, fr_error *err);
 
-/* HR@10 of an evaluation: sampled when it ran, else full. */
-double fr_rank_eval_hr10(const fr_rank_eval_result *res);
-/* {"sampled": {...}, "full": {...}} of an evaluation (the parts that ran). */
-cJSON *fr_rank_eval_json(const fr_rank_eval_result *res);
-
 #endif

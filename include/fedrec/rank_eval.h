@@ -54,4 +54,9 @@ fr_status fr_rank_eval(fr_rank_eval_result *res, const fr_dataset *ds,
 /* {"hr@1", "ndcg@1", "hr@5", ..., "hr@20", "ndcg@20", "mrr", "users"} as means. */
 cJSON *fr_rank_metrics_to_json(const fr_rank_metrics *m);
 
+/* HR@10 of an evaluation: sampled when it ran, else full. */
+double fr_rank_eval_hr10(const fr_rank_eval_result *res);
+/* {"sampled": {...}, "full": {...}} of an evaluation (the parts that ran). */
+cJSON *fr_rank_eval_json(const fr_rank_eval_result *res);
+
 #endif

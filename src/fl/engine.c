@@ -22,18 +22,6 @@
 #include "fedrec/rng.h"
 #include "fedrec/timer.h"
 
-double fr_rank_eval_hr10(const fr_rank_eval_result *res) {
-    const fr_rank_metrics *m = res->sampled.n ? &res->sampled : &res->full;
-    return m->n ? m->hr[2] / (double)m->n : 0.0;
-}
-
-cJSON *fr_rank_eval_json(const fr_rank_eval_result *res) {
-    cJSON *o = cJSON_CreateObject();
-    if (res->sampled.n) cJSON_AddItemToObject(o, "sampled", fr_rank_metrics_to_json(&res->sampled));
-    if (res->full.n) cJSON_AddItemToObject(o, "full", fr_rank_metrics_to_json(&res->full));
-    return o;
-}
-
 /* Everything a run holds besides the model. */
 typedef struct engine {
     fr_fl_model *m;

@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include "fedrec/checkpoint.h"
+#include "fedrec/timer.h"
 #include "train_internal.h"
 
 fr_status fr_train_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out,
@@ -22,4 +23,20 @@ fr_status fr_eval_checkpoint(const char *model_path, const char *data_path, cons
     fr_safetensors_free(&ck);
     if (sasrec) return fr_eval_sasrec_checkpoint(model_path, data_path, format, threads, result, err);
     return fr_eval_mf_checkpoint(model_path, data_path, format, threads, result, err);
+}
+
+fr_status fr_run_finish(fr_status st, const char *out_dir, fr_history *h, cJSON *final,
+                        const fr_config *c, double t_start, cJSON **final_out, fr_error *err) {
+    char path[1200];
+    if (st == FR_OK) st = fr_history_commit(h, err);
+    else fr_history_abort(h);
+    if (st == FR_OK) {
+        cJSON_AddNumberToObject(final, "wall_seconds", fr_now_seconds() - t_start);
+        cJSON_AddItemToObject(final, "config", fr_config_to_json(c));
+        fr_run_path(path, sizeof path, out_dir, "final.json");
+        st = fr_json_write_file(path, final, err);
+    }
+    if (st == FR_OK && final_out) *final_out = final;
+    else cJSON_Delete(final);
+    return st;
 }

@@ -287,10 +287,6 @@ static fr_status save_checkpoint(const run_state *rs, const char *path, int32_t 
     return fr_checkpoint_write(path, &rs->model.layout, rs->model.params, &info, err);
 }
 
-static void join_path(char *dst, size_t n, const char *dir, const char *name) {
-    snprintf(dst, n, "%s/%s", dir, name);
-}
-
 fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out, fr_error *err) {
     double t_start = fr_now_seconds();
     if (final_out) *final_out = NULL;
@@ -309,7 +305,7 @@ fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **fi
     fr_history h = { 0 };
     if (st == FR_OK) st = fr_mkdirs(o->out_dir, err);
     if (st == FR_OK) {
-        join_path(path, sizeof path, o->out_dir, "history.jsonl");
+        fr_run_path(path, sizeof path, o->out_dir, "history.jsonl");
         st = fr_history_open(&h, path, err);
     }
     if (st == FR_OK) {
@@ -333,20 +329,11 @@ fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **fi
         }
     }
     if (st == FR_OK) {
-        join_path(path, sizeof path, o->out_dir, "model.safetensors");
+        fr_run_path(path, sizeof path, o->out_dir, "model.safetensors");
         int32_t rounds = strcmp(c->algorithm, "central") == 0 ? c->central_epochs : c->rounds;
         st = save_checkpoint(&rs, path, rounds, err);
     }
-    if (st == FR_OK) st = fr_history_commit(&h, err);
-    else fr_history_abort(&h);
-    if (st == FR_OK) {
-        cJSON_AddNumberToObject(final, "wall_seconds", fr_now_seconds() - t_start);
-        cJSON_AddItemToObject(final, "config", fr_config_to_json(c));
-        join_path(path, sizeof path, o->out_dir, "final.json");
-        st = fr_json_write_file(path, final, err);
-    }
-    if (st == FR_OK && final_out) *final_out = final;
-    else cJSON_Delete(final);
+    st = fr_run_finish(st, o->out_dir, &h, final, c, t_start, final_out, err);
     run_state_free(&rs);
     return st;
 }

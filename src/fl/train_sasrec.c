@@ -291,19 +291,6 @@ static fr_status evaluate(sasrec_run *r, const float *params, fr_eval_split spli
     return fr_rank_eval(res, &r->ds, &o, score_fn, &sc, err);
 }
 
-static cJSON *result_json(const fr_rank_eval_result *res) {
-    cJSON *o = cJSON_CreateObject();
-    if (res->sampled.n) cJSON_AddItemToObject(o, "sampled", fr_rank_metrics_to_json(&res->sampled));
-    if (res->full.n) cJSON_AddItemToObject(o, "full", fr_rank_metrics_to_json(&res->full));
-    return o;
-}
-
-/* HR@10 of an evaluation: sampled when it ran, else full. */
-static double hr10(const fr_rank_eval_result *res) {
-    const fr_rank_metrics *m = res->sampled.n ? &res->sampled : &res->full;
-    return m->n ? m->hr[2] / (double)m->n : 0.0;
-}
-
 static void progress_line(int ep, int epochs, double loss, double hr, double elapsed) {
     fprintf(stderr, "\repoch %d/%d  loss %.4f  valid HR@10 %.4f  %.1fs   ", ep, epochs, loss, hr,
             elapsed);
@@ -344,8 +331,8 @@ static fr_status train_all(sasrec_run *r, fr_history *h, int progress, int32_t *
                 cJSON_Delete(line);
                 return st;
             }
-            last_hr = hr10(&res);
-            cJSON_AddItemToObject(line, "valid", result_json(&res));
+            last_hr = fr_rank_eval_hr10(&res);
+            cJSON_AddItemToObject(line, "valid", fr_rank_eval_json(&res));
             cJSON_AddNumberToObject(line, "eval_seconds", fr_now_seconds() - te);
             if (last_hr > best_hr) {
                 best_hr = last_hr;
@@ -396,10 +383,6 @@ static fr_status train_federated(sasrec_run *r, fr_history *h, int progress,
     return st;
 }
 
-static void join_path(char *dst, size_t n, const char *dir, const char *name) {
-    snprintf(dst, n, "%s/%s", dir, name);
-}
-
 /* {"test": {"sampled", "full"}, "valid": {...}} of the best parameters. */
 static fr_status final_eval(sasrec_run *r, const float *params, cJSON **out, fr_error *err) {
     fr_rank_eval_result test, valid;
@@ -407,8 +390,8 @@ static fr_status final_eval(sasrec_run *r, const float *params, cJSON **out, fr_
     if (st == FR_OK) st = evaluate(r, params, FR_EVAL_VALID, r->c->eval_full, 0, &valid, err);
     if (st != FR_OK) return st;
     *out = cJSON_CreateObject();
-    cJSON_AddItemToObject(*out, "test", result_json(&test));
-    cJSON_AddItemToObject(*out, "valid", result_json(&valid));
+    cJSON_AddItemToObject(*out, "test", fr_rank_eval_json(&test));
+    cJSON_AddItemToObject(*out, "valid", fr_rank_eval_json(&valid));
     return FR_OK;
 }
 
@@ -434,7 +417,7 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
     cJSON *final = NULL;
     st = fr_mkdirs(o->out_dir, err);
     if (st == FR_OK) {
-        join_path(path, sizeof path, o->out_dir, "history.jsonl");
+        fr_run_path(path, sizeof path, o->out_dir, "history.jsonl");
         st = fr_history_open(&h, path, err);
     }
     double t_train = fr_now_seconds();
@@ -465,20 +448,11 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
         cJSON_AddNumberToObject(final, "train_seconds", train_seconds);
         cJSON_AddNumberToObject(final, "users", r.ds.n_users);
         cJSON_AddNumberToObject(final, "items", r.ds.n_items);
-        join_path(path, sizeof path, o->out_dir, "model.safetensors");
+        fr_run_path(path, sizeof path, o->out_dir, "model.safetensors");
         fr_checkpoint_info info = { "sasrec", c, epochs, "optimizer", NULL, NULL, r.opt.t, &r.ds };
         st = fr_checkpoint_write(path, &r.model.layout, r.best, &info, err);
     }
-    if (st == FR_OK) st = fr_history_commit(&h, err);
-    else fr_history_abort(&h);
-    if (st == FR_OK) {
-        cJSON_AddNumberToObject(final, "wall_seconds", fr_now_seconds() - t_start);
-        cJSON_AddItemToObject(final, "config", fr_config_to_json(c));
-        join_path(path, sizeof path, o->out_dir, "final.json");
-        st = fr_json_write_file(path, final, err);
-    }
-    if (st == FR_OK && final_out) *final_out = final;
-    else cJSON_Delete(final);
+    st = fr_run_finish(st, o->out_dir, &h, final, c, t_start, final_out, err);
     run_free(&r);
     return st;
 }
@@ -506,7 +480,7 @@ fr_status fr_eval_sasrec_checkpoint(const char *model_path, const char *data_pat
     if (st == FR_OK) st = evaluate(&r, r.model.params, FR_EVAL_TEST, c.eval_full, 0, &test, err);
     if (st == FR_OK) {
         *result = cJSON_CreateObject();
-        cJSON_AddItemToObject(*result, "test", result_json(&test));
+        cJSON_AddItemToObject(*result, "test", fr_rank_eval_json(&test));
     }
     run_free(&r);
     fr_safetensors_free(&ck);
