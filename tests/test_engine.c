@@ -43,7 +43,7 @@ typedef struct toy {
     float *params;                 /* [l.size] */
     float jitter;
     int threads;                   /* of the current run: slots must be below it */
-    int bad_slot, bad_split;
+    int bad_slot;
     /* failure injection: in round fail_round, client fail_id[f] (-1: any) fails */
     uint32_t fail_round;
     int32_t fail_id[2];
@@ -90,7 +90,7 @@ static void toy_reset(toy *t) {
     for (int64_t i = 0; i < t->l.size; i++) t->params[i] = p0_at(i);
     memset(t->calls, 0, sizeof t->calls);
     memset(t->seen, 0, sizeof t->seen);
-    t->bad_slot = t->bad_split = 0;
+    t->bad_slot = 0;
     t->fail_round = 0;
     t->n_evals = 0;
     t->n_script = 0;
@@ -165,18 +165,14 @@ static fr_status toy_update(void *ctx, int slot, const float *params, int32_t cl
     return FR_OK;
 }
 
-static fr_status toy_evaluate(void *ctx, const float *params, fr_eval_split split, int full,
-                              int32_t max_users, fr_rank_eval_result *res, fr_error *err) {
+static fr_status toy_validate(void *ctx, const float *params, fr_fl_eval *out, fr_error *err) {
     toy *t = ctx;
-    (void)full;
-    (void)max_users;
     (void)err;
-    if (split != FR_EVAL_VALID) t->bad_split = 1;
     const int k = t->n_evals++;
     const double hr = k < t->n_script ? t->script[k] : 0.5;
-    memset(res, 0, sizeof *res);
-    res->sampled.n = 1000;
-    res->sampled.hr[2] = round(hr * 1000.0); /* HR@10 = hr[2] / n */
+    out->key = hr;
+    out->json = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out->json, "HR@10", hr);
     if (k < MAX_EVALS) {
         if (!t->snap[k]) t->snap[k] = fr_alloc((size_t)t->l.size, sizeof(float));
         assert_non_null(t->snap[k]);
@@ -210,10 +206,12 @@ static fr_status run_toy(toy *t, const fr_config *c, int threads, fr_fl_outcome 
     fr_error herr;
     assert_int_equal(fr_history_open(&h, path, &herr), FR_OK);
     fr_fl_model m = { .layout = &t->l, .params = t->params, .clients = t->ids, .n_clients = t->n,
-                      .ctx = t, .client_update = toy_update, .evaluate = toy_evaluate };
+                      .ctx = t, .client_update = toy_update, .validate = toy_validate,
+                      .key_name = "HR@10" };
     t->threads = threads;
     memset(err, 0, sizeof *err);
     fr_status st = fr_fl_run(&m, c, threads, &h, 0, out, err);
+    fr_fl_outcome_free(out); /* moments are checked by the optimizer tests */
     assert_int_equal(fr_history_commit(&h, &herr), FR_OK);
     char *text;
     size_t len;
@@ -229,7 +227,6 @@ static fr_status run_toy(toy *t, const fr_config *c, int threads, fr_fl_outcome 
     }
     fr_free(text);
     assert_false(t->bad_slot);
-    assert_false(t->bad_split);
     *lines = arr;
     return st;
 }
@@ -667,7 +664,8 @@ static void test_async_buffer_above_concurrency(void **state) {
     fr_config c;
     config_of(&c, "train.mode=async", "async.concurrency=3", "async.buffer=4", "train.rounds=2", NULL);
     fr_fl_model m = { .layout = &t->l, .params = t->params, .clients = t->ids, .n_clients = t->n,
-                      .ctx = t, .client_update = toy_update, .evaluate = toy_evaluate };
+                      .ctx = t, .client_update = toy_update, .validate = toy_validate,
+                      .key_name = "HR@10" };
     fr_fl_outcome out;
     fr_error err;
     fr_history h;
@@ -772,7 +770,7 @@ static void check_early_stopping(int every, const double script[5]) {
     /* validations at every, 2 every, ...: best at the second, two worse ones stop it */
     assert_int_equal(out.rounds, 4 * every);
     assert_int_equal(out.best_round, 2 * every);
-    assert_near(out.best_hr10, 0.7, 1e-12);
+    assert_near(out.best_key, 0.7, 1e-12);
     assert_int_equal(t->n_evals, 4);
     assert_int_equal(cJSON_GetArraySize(lines), 4 * every);
     for (int r = 0; r < 4 * every; r++) {
@@ -787,6 +785,106 @@ static void check_early_stopping(int every, const double script[5]) {
     /* and they are the parameters after round 2 * every: round 2 * every + 1 trained from them */
     assert_memory_equal(t->seen[2 * every + 1][0], t->snap[1], (size_t)t->l.size * sizeof(float));
     cJSON_Delete(lines);
+    toy_free(t);
+}
+
+/* eval.keep_best = false leaves the last parameters, even when an earlier validation
+ * was better; keys may be negative (MF's -loss): the first validation counts. */
+static void test_keep_last_and_negative_keys(void **state) {
+    (void)state;
+    toy *t = toy_new(6, 0.3f);
+    fr_config c;
+    config_of(&c, "train.rounds=4", "train.clients_per_round=6", "eval.every=1",
+              "eval.keep_best=false", NULL);
+    const double script[4] = { -3.0, -2.0, -2.5, -2.75 };
+    memcpy(t->script, script, sizeof script);
+    t->n_script = 4;
+    fr_fl_outcome out;
+    cJSON *lines;
+    fr_error err;
+    assert_int_equal(run_toy(t, &c, 1, &out, &lines, &err), FR_OK);
+    assert_int_equal(out.rounds, 4);
+    assert_int_equal(out.best_round, 4);
+    assert_true(out.best_key == -2.75);
+    assert_memory_equal(t->params, t->snap[3], (size_t)t->l.size * sizeof(float));
+    cJSON_Delete(lines);
+    /* the same run keeping the best: round 2's parameters, key -2 */
+    toy_reset(t);
+    memcpy(t->script, script, sizeof script);
+    t->n_script = 4;
+    config_of(&c, "train.rounds=4", "train.clients_per_round=6", "eval.every=1", NULL);
+    assert_int_equal(run_toy(t, &c, 1, &out, &lines, &err), FR_OK);
+    assert_int_equal(out.best_round, 2);
+    assert_true(out.best_key == -2.0);
+    assert_memory_equal(t->params, t->snap[1], (size_t)t->l.size * sizeof(float));
+    cJSON_Delete(lines);
+    toy_free(t);
+}
+
+/* A model's own server update replaces the mean and the optimizer: it sees the round's
+ * updates with their senders and weights, and what it writes is the next model. */
+typedef struct hook_log {
+    int calls;
+    int32_t n[8];
+    int32_t client[8][MAX_CLIENTS];
+    double weight[8][MAX_CLIENTS];
+} hook_log;
+static hook_log g_hook;
+
+static fr_status toy_server(void *ctx, float *params, const fr_update *const *ups,
+                            const double *weights, int32_t n, uint32_t round, fr_error *err) {
+    toy *t = ctx;
+    (void)err;
+    const int k = g_hook.calls++;
+    assert_true(k < 8 && (uint32_t)k + 1 == round);
+    g_hook.n[k] = n;
+    for (int32_t i = 0; i < n; i++) {
+        g_hook.client[k][i] = ups[i]->client;
+        g_hook.weight[k][i] = weights[i];
+    }
+    for (int64_t i = 0; i < t->l.size; i++) params[i] = (float)round + 0.25f * (float)i;
+    return FR_OK;
+}
+
+static void test_server_update_hook(void **state) {
+    (void)state;
+    toy *t = toy_new(9, 0.0f);
+    memset(&g_hook, 0, sizeof g_hook);
+    char path[700];
+    snprintf(path, sizeof path, "%s/history-hook.jsonl", tu_tmpdir());
+    fr_history h;
+    fr_error err;
+    assert_int_equal(fr_history_open(&h, path, &err), FR_OK);
+    fr_fl_model m = { .layout = &t->l, .params = t->params, .clients = t->ids, .n_clients = t->n,
+                      .ctx = t, .client_update = toy_update, .validate = toy_validate,
+                      .key_name = "HR@10", .server_update = toy_server };
+    fr_config c;
+    config_of(&c, "train.rounds=3", "train.clients_per_round=4", "eval.every=0",
+              "eval.keep_best=false", "train.server_optimizer=adam", NULL);
+    t->threads = 2;
+    fr_fl_outcome out;
+    assert_int_equal(fr_fl_run(&m, &c, 2, &h, 0, &out, &err), FR_OK);
+    fr_fl_outcome_free(&out);
+    assert_int_equal(fr_history_commit(&h, &err), FR_OK);
+    assert_int_equal(g_hook.calls, 3);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(g_hook.n[k], 4);
+        int32_t sel[4];
+        assert_int_equal(fr_sample_clients(sel, t->n, 4, c.seed, (uint32_t)k + 1), 4);
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(g_hook.client[k][i], ID0 + sel[i]);
+            assert_true(g_hook.weight[k][i] == examples_of(sel[i]));
+            assert_int_equal(t->calls[k + 1][sel[i]], 1);
+        }
+    }
+    /* round 2's clients trained from what the hook wrote after round 1; the end is the
+     * hook's round-3 model, untouched by Adam */
+    int32_t sel[4];
+    fr_sample_clients(sel, t->n, 4, c.seed, 2);
+    for (int64_t i = 0; i < t->l.size; i++) {
+        assert_true(t->seen[2][sel[0]][i] == 1.0f + 0.25f * (float)i);
+        assert_true(t->params[i] == 3.0f + 0.25f * (float)i);
+    }
     toy_free(t);
 }
 
@@ -965,6 +1063,8 @@ int main(void) {
         cmocka_unit_test(test_client_error_async),
         cmocka_unit_test(test_bytes_sync),
         cmocka_unit_test(test_bytes_async),
+        cmocka_unit_test(test_keep_last_and_negative_keys),
+        cmocka_unit_test(test_server_update_hook),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_tmpdir_cleanup();

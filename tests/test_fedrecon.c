@@ -255,6 +255,45 @@ static void test_threads_bit_identical_and_eval_matches(void **state) {
     cJSON_Delete(finals[1]);
 }
 
+/* MF runs in the shared engine: asynchronous FedBuff rounds of FedRecon and of the
+ * stateful baseline learn the planted structure too, bit-identically on 1 and 2 threads. */
+static void test_async_rounds(void **state) {
+    (void)state;
+    double mean_rmse;
+    const char *data = planted_csv(&mean_rmse);
+    const char *algos[] = { "fedrecon", "fedavg" };
+    for (int a = 0; a < 2; a++) {
+        char dirs[2][800];
+        cJSON *finals[2];
+        for (int t = 0; t < 2; t++) {
+            fr_config c;
+            base_config(&c, data, algos[a]);
+            snprintf(c.mode, sizeof c.mode, "async");
+            c.async_concurrency = 60;
+            c.async_buffer = 20;
+            c.eval_every = 10;
+            snprintf(dirs[t], sizeof dirs[t], "%s/async-%s-%d", tu_tmpdir(), algos[a], t + 1);
+            fr_train_opts o = { dirs[t], t + 1, 0 };
+            fr_error err = { "" };
+            fr_status st = fr_train_run(&c, &o, &finals[t], &err);
+            if (st != FR_OK) fprintf(stderr, "%s\n", err.msg);
+            assert_int_equal(st, FR_OK);
+        }
+        char *h1 = history_without_time(dirs[0]), *h2 = history_without_time(dirs[1]);
+        assert_string_equal(h1, h2);
+        assert_non_null(strstr(h1, "\"staleness_mean\""));
+        free(h1);
+        free(h2);
+        double rmse = number(finals[0], "test", "rmse");
+        printf("async %-8s test rmse %.4f, best round %d (predicting the mean: rmse %.4f)\n",
+               algos[a], rmse, (int)cJSON_GetObjectItem(finals[0], "best_round")->valuedouble,
+               mean_rmse);
+        assert_true(rmse < 0.8 * mean_rmse);
+        cJSON_Delete(finals[0]);
+        cJSON_Delete(finals[1]);
+    }
+}
+
 static void test_bad_data_writes_nothing(void **state) {
     (void)state;
     const char *bad = tu_write("bad.csv", "user,item,rating\n1,2,3\n1,x,4\n");
@@ -278,6 +317,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_update_carries_item_rows_only),
+        cmocka_unit_test(test_async_rounds),
         cmocka_unit_test(test_bad_data_writes_nothing),
         cmocka_unit_test(test_threads_bit_identical_and_eval_matches),
         cmocka_unit_test(test_recovers_planted_structure),

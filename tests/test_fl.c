@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fedrec/alloc.h"
+#include "fedrec/aggregate.h"
 #include "fedrec/fl.h"
 #include "fedrec/mf.h"
 
@@ -80,8 +81,9 @@ static void test_weighted_average(void **state) {
     memcpy(u[1].sparse, s1, sizeof s1);
     u[1].dense[0] = 4;
     float *avg = fr_alloc((size_t)m.layout.size, 4);
-    double *acc = fr_alloc((size_t)m.layout.size, 8);
-    assert_true(fr_aggregate_mean(avg, acc, &m.layout, u, 2, FR_WEIGHT_EXAMPLES) == 3.0);
+    double *acc = fr_alloc((size_t)m.layout.size, 8), row_w[4];
+    const double w[2] = { 1, 2 }, ones[2] = { 1, 1 };
+    assert_true(fr_aggregate(avg, acc, row_w, &m.layout, u, w, 2, FR_ROWAVG_ALL) == 3.0);
     const float *item = avg + m.layout.t[m.t_item].offset;   /* [4 x 2] */
     const float *ib = avg + m.layout.t[m.t_ibias].offset;    /* [4] */
     const float *gb = avg + m.layout.t[m.t_gbias].offset;    /* [1] */
@@ -91,7 +93,7 @@ static void test_weighted_average(void **state) {
     assert_true(fabsf(ib[2] - 3.0f) < 1e-6f);
     assert_true(item[2] == 0.0f && item[6] == 0.0f); /* untouched rows */
     assert_true(fabsf(gb[0] - 3.0f) < 1e-6f);          /* (1 + 8)/3 */
-    assert_true(fr_aggregate_mean(avg, acc, &m.layout, u, 2, FR_WEIGHT_UNIFORM) == 2.0);
+    assert_true(fr_aggregate(avg, acc, row_w, &m.layout, u, ones, 2, FR_ROWAVG_ALL) == 2.0);
     assert_true(fabsf(gb[0] - 2.5f) < 1e-6f);
     /* bytes: ids + values, global tensors only */
     assert_int_equal(fr_update_bytes(&u[1], &m.layout), 4 * (2 * (1 + 3) + 1));

@@ -93,7 +93,8 @@ typedef struct fr_config {
     int32_t eval_full;               /* 0/1: also rank against the whole catalogue */
     int32_t eval_users;              /* validation on a seeded sample of users (0 = all) */
     int32_t eval_patience;           /* stop after this many evaluations without a better
-                                        validation HR@10 (0 = never) */
+                                        validation figure (0 = never) */
+    int32_t eval_keep_best;          /* 1: keep the best validated parameters; 0: the last */
     /* [run] */
     uint64_t seed;                   /* 42 */
 } fr_config;

@@ -9,9 +9,11 @@
  *          weighted or uniform mean (row-sparse rows over all clients' weight or the
  *          touching clients' weight) -> server optimizer on the pseudo-gradient
  *          g = -mean delta (SGD lr 1 = FedAvg, momentum = FedAvgM, Adam = FedAdam,
- *          Yogi = FedYogi; Reddi et al., ICLR 2021) -> validation every eval.every
- *          rounds, keeping the best parameters by HR@10, stopping after eval.patience
- *          validations without improvement.
+ *          Yogi = FedYogi; Reddi et al., ICLR 2021), or the model's own server update
+ *          (e.g. graph-guided aggregation) -> validation every eval.every rounds by the
+ *          model's validate(), keeping the parameters with the best key (HR@10 for
+ *          ranking models; eval.keep_best = false keeps the last ones), stopping after
+ *          eval.patience validations without improvement.
  *   async: FedBuff (aggregate.h): concurrency clients in flight on a simulated clock,
  *          a server step after every K arrivals with staleness-discounted weights;
  *          a round is one server step.
@@ -33,36 +35,60 @@
 #include "fedrec/fl.h"
 #include "fedrec/history.h"
 #include "fedrec/params.h"
-#include "fedrec/rank_eval.h"
+#include "cJSON.h"
 #include "fedrec/status.h"
+
+/* What a validation gives the engine. */
+typedef struct fr_fl_eval {
+    double key;      /* the figure early stopping and keep-best compare; higher is better */
+    cJSON *json;     /* the history line's "valid" object; the engine takes ownership */
+} fr_fl_eval;
 
 typedef struct fr_fl_model {
     const fr_param_layout *layout;
     float *params;            /* [layout->size] the global parameters; the engine updates
-                                 them and leaves the best validated ones at the end */
+                                 them and leaves the best validated ones at the end (the
+                                 last ones with eval.keep_best = false) */
     const int32_t *clients;   /* [n_clients] user ids that can be sampled */
     int32_t n_clients;
     void *ctx;
     /* Trains `client` in round `round` from params; fills up (delta = local - global of
      * GLOBAL tensors, weight = examples, loss_sum, n_examples, score when selection is
-     * on). slot in [0, threads) names the caller's per-thread workspace. */
+     * on). slot in [0, threads) names the caller's per-thread workspace. A model with
+     * client state (a local user vector, a personal model) keeps it in ctx, indexed by
+     * client: the engine never trains one client twice at once. */
     fr_status (*client_update)(void *ctx, int slot, const float *params, int32_t client,
                                uint32_t round, int want_score, fr_update *up, fr_error *err);
-    /* Validation or test of params with the ranking protocols (rank_eval.h). */
-    fr_status (*evaluate)(void *ctx, const float *params, fr_eval_split split, int full,
-                          int32_t max_users, fr_rank_eval_result *res, fr_error *err);
+    /* Validation of params (and of any client state in ctx). */
+    fr_status (*validate)(void *ctx, const float *params, fr_fl_eval *out, fr_error *err);
+    const char *key_name;      /* the key's name in progress lines, e.g. "HR@10" */
+    const char *accuracy_name; /* NULL, or the history key under which the round's
+                                  n_correct / n_examples is written */
+    /* Optional: replaces the weighted mean and the server optimizer. Gets the n updates
+     * the round aggregates (up[i]->client names the sender), their weights (examples or
+     * 1, times the staleness discount), and updates params in place. NULL: FedAvg and
+     * the [train] server optimizer. */
+    fr_status (*server_update)(void *ctx, float *params, const fr_update *const *ups,
+                               const double *weights, int32_t n, uint32_t round,
+                               fr_error *err);
 } fr_fl_model;
 
 typedef struct fr_fl_outcome {
     int32_t rounds;        /* server steps done */
     int32_t best_round;    /* round of the parameters left in model->params (0: initial) */
-    double best_hr10;      /* their validation HR@10 */
+    double best_key;       /* their validation key (-1 before any validation) */
     double sim_time;       /* simulated seconds at the end */
     int64_t client_updates;/* client updates computed */
     double train_seconds;  /* wall time spent in rounds (validation excluded) */
+    float *opt_m, *opt_v;  /* [layout size] or NULL: the server optimizer's moments that
+                              go with the parameters left (free with fr_fl_outcome_free) */
+    int64_t opt_steps;
 } fr_fl_outcome;
 
-/* Runs c->rounds rounds (or until early stopping) and appends to h. threads >= 1. */
+void fr_fl_outcome_free(fr_fl_outcome *out);
+
+/* Runs c->rounds rounds (or until early stopping) and appends to h. threads >= 1.
+ * On success *out owns the optimizer moments; free it with fr_fl_outcome_free. */
 fr_status fr_fl_run(fr_fl_model *m, const fr_config *c, int threads, fr_history *h,
                     int progress, fr_fl_outcome *out, fr_error *err);
 

@@ -14,6 +14,7 @@
 
 typedef struct fr_update {
     double weight;        /* the client's example count (the server may override) */
+    int32_t client;       /* who sent it (set by the engine) */
     int32_t n_rows;       /* touched rows of the row-sparse tensors */
     int32_t *rows;        /* [n_rows] ascending item ids */
     float *sparse;        /* [n_rows x sparse_width]: per row, every row-sparse GLOBAL
@@ -38,12 +39,6 @@ void fr_update_free(fr_update *u);
 int64_t fr_update_bytes(const fr_update *u, const fr_param_layout *l);
 
 typedef enum fr_weighting { FR_WEIGHT_EXAMPLES, FR_WEIGHT_UNIFORM } fr_weighting;
-
-/* avg[l->size] = sum_c w_c delta_c / sum_c w_c over the n updates, in client order,
- * accumulated in double; a row a client did not touch counts as a zero delta from it
- * (FedAvg's definition). Returns the total weight (0 when n == 0: avg is zero). */
-double fr_aggregate_mean(float *avg, double *acc, const fr_param_layout *l,
-                         const fr_update *ups, int32_t n, fr_weighting w);
 
 /* Picks k distinct indices of [0, n) for a round (Floyd's algorithm, O(k) memory),
  * returned ascending; the stream is (seed, round, 0, FR_PURPOSE_SAMPLE_CLIENTS).

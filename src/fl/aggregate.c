@@ -41,7 +41,7 @@ double fr_aggregate(float *avg, double *acc, double *row_w, const fr_param_layou
     for (int32_t c = 0; c < n; c++) {
         const fr_update *u = &ups[c];
         const double wc = weights[c];
-        if (!(wc > 0.0)) continue; /* as fr_aggregate_mean: a weightless client is absent */
+        if (!(wc > 0.0)) continue; /* a weightless client is absent */
         total += wc;
         if (touched)
             for (int32_t r = 0; r < u->n_rows; r++) row_w[u->rows[r]] += wc;
@@ -63,8 +63,8 @@ double fr_aggregate(float *avg, double *acc, double *row_w, const fr_param_layou
             }
         }
     }
-    /* Divide as fr_aggregate_mean does (times the reciprocal), so FR_ROWAVG_ALL matches
-     * it bit for bit, and a row every client touched is the same in both modes. LOCAL
+    /* Divide by multiplying with the reciprocal, in both modes, so a row every client
+     * touched is the same in both. LOCAL
      * and FROZEN tensors were never accumulated: acc is 0 there, and so is avg. */
     const double inv = total > 0.0 ? 1.0 / total : 0.0;
     for (int t = 0; t < l->n; t++) {

@@ -36,15 +36,20 @@ typedef struct engine {
     double *scores;        /* [n_ups] */
     int32_t *pick;         /* [n_ups] indices handed to aggregation */
     fr_update *sel;        /* [n_ups] updates handed to aggregation (shallow copies) */
+    const fr_update **views; /* [n_ups] pointers to them, for a model's server_update */
     float *avg, *grad, *best;   /* [size] */
+    float *best_m, *best_v;     /* [size] or NULL: the server optimizer's moments with best */
+    int64_t best_t;
     double *acc, *row_w;   /* [size], [rows] */
     int64_t model_bytes;   /* GLOBAL floats * 4: what a client downloads */
     fr_row_averaging rowavg;
     fr_weighting weighting;
     fr_duration_dist dur;
     /* early stopping */
-    double best_hr;
+    double best_key;
     int32_t since_best, best_round;
+    double last_key;       /* the latest validation, of round last_round */
+    int32_t last_round;
     double t_start, t_eval;
 } engine;
 
@@ -56,9 +61,12 @@ static void engine_free(engine *e) {
     fr_free(e->scores);
     fr_free(e->pick);
     fr_free(e->sel);
+    fr_free(e->views);
     fr_free(e->avg);
     fr_free(e->grad);
     fr_free(e->best);
+    fr_free(e->best_m);
+    fr_free(e->best_v);
     fr_free(e->acc);
     fr_free(e->row_w);
     fr_optim_free(&e->opt);
@@ -92,12 +100,13 @@ static fr_status engine_init(engine *e, fr_fl_model *m, const fr_config *c, int 
     e->scores = fr_alloc((size_t)n_ups, sizeof(double));
     e->pick = fr_alloc((size_t)n_ups, sizeof(int32_t));
     e->sel = fr_alloc((size_t)n_ups, sizeof(fr_update));
+    e->views = fr_alloc((size_t)n_ups, sizeof *e->views);
     e->avg = fr_alloc((size_t)P, sizeof(float));
     e->grad = fr_alloc((size_t)P, sizeof(float));
     e->best = fr_alloc((size_t)P, sizeof(float));
     e->acc = fr_alloc((size_t)P, sizeof(double));
     e->row_w = fr_alloc((size_t)max_sparse_rows(L), sizeof(double));
-    if (!e->ups || !e->weights || !e->scores || !e->pick || !e->sel || !e->avg || !e->grad ||
+    if (!e->ups || !e->weights || !e->scores || !e->pick || !e->sel || !e->views || !e->avg || !e->grad ||
         !e->best || !e->acc || !e->row_w) {
         engine_free(e);
         return fr_nomem(err, "federated round buffers", (size_t)P * 32);
@@ -110,7 +119,17 @@ static fr_status engine_init(engine *e, fr_fl_model *m, const fr_config *c, int 
              : strcmp(c->async_duration, "constant") == 0 ? FR_DUR_CONSTANT
                                                           : FR_DUR_LOGNORMAL;
     memcpy(e->best, m->params, (size_t)P * sizeof(float));
-    e->best_hr = -1.0;
+    if (c->eval_keep_best && (e->opt.m || e->opt.v)) {
+        e->best_m = e->opt.m ? fr_calloc((size_t)P, sizeof(float)) : NULL;
+        e->best_v = e->opt.v ? fr_alloc((size_t)P, sizeof(float)) : NULL;
+        if ((e->opt.m && !e->best_m) || (e->opt.v && !e->best_v)) {
+            engine_free(e);
+            return fr_nomem(err, "server optimizer moments", (size_t)P * 8);
+        }
+        if (e->best_v) memcpy(e->best_v, e->opt.v, (size_t)P * sizeof(float));
+    }
+    e->best_key = -1.0;
+    e->best_round = 0;
     return FR_OK;
 }
 
@@ -133,6 +152,7 @@ static fr_status train_clients(engine *e, const int32_t *clients, const int32_t 
             fr_update *up = &e->ups[slots ? slots[i] : i];
             fr_status st = m->client_update(m->ctx, slot, m->params, clients[i],
                                             rounds ? rounds[i] : round, want_score, up, &e2);
+            up->client = clients[i];
             if (st != FR_OK) {
 #pragma omp critical
                 if (i < first_i) {
@@ -147,8 +167,9 @@ static fr_status train_clients(engine *e, const int32_t *clients, const int32_t 
 }
 
 /* Aggregates ups[idx[0..n-1]] with weights w[0..n-1] (model selection applied) and
- * takes one server step. */
-static void server_step(engine *e, const int32_t *idx, const double *w, int32_t n) {
+ * takes one server step: the model's own, or the mean and the server optimizer. */
+static fr_status server_step(engine *e, const int32_t *idx, const double *w, int32_t n,
+                             uint32_t round, fr_error *err) {
     const fr_param_layout *L = e->m->layout;
     const int64_t P = L->size;
     int32_t k = n;
@@ -170,9 +191,14 @@ static void server_step(engine *e, const int32_t *idx, const double *w, int32_t 
         e->sel[i] = e->ups[idx[e->pick[i]]];
         wk[i] = w[e->pick[i]];
     }
+    if (e->m->server_update) {
+        for (int32_t i = 0; i < k; i++) e->views[i] = &e->sel[i];
+        return e->m->server_update(e->m->ctx, e->m->params, e->views, wk, k, round, err);
+    }
     fr_aggregate(e->avg, e->acc, e->row_w, L, e->sel, wk, k, e->rowavg);
     for (int64_t i = 0; i < P; i++) e->grad[i] = -e->avg[i];
     fr_optim_step(&e->opt, e->m->params, e->grad);
+    return FR_OK;
 }
 
 static double base_weight(const engine *e, const fr_update *u) {
@@ -195,16 +221,26 @@ static fr_status finish_round(engine *e, int32_t round, cJSON *line, int *stop, 
     fr_status st = check_finite(e, round, err);
     if (st == FR_OK && ((c->eval_every > 0 && round % c->eval_every == 0) || round == c->rounds)) {
         double t0 = fr_now_seconds();
-        fr_rank_eval_result res;
-        st = e->m->evaluate(e->m->ctx, e->m->params, FR_EVAL_VALID, 0, c->eval_users, &res, err);
+        fr_fl_eval v = { 0.0, NULL };
+        st = e->m->validate(e->m->ctx, e->m->params, &v, err);
+        if (st == FR_OK && !isfinite(v.key))
+            st = fr_fail(err, FR_ERR_RUNTIME, "round %d: the validation %s is not a number",
+                         round, e->m->key_name ? e->m->key_name : "figure");
+        if (v.json) cJSON_AddItemToObject(line, "valid", v.json);
         if (st == FR_OK) {
-            double hr = fr_rank_eval_hr10(&res);
-            cJSON_AddItemToObject(line, "valid", fr_rank_eval_json(&res));
-            if (hr > e->best_hr) {
-                e->best_hr = hr;
+            e->last_key = v.key;
+            e->last_round = round;
+            if (e->best_round == 0 || v.key > e->best_key) {
+                e->best_key = v.key;
                 e->best_round = round;
                 e->since_best = 0;
-                memcpy(e->best, e->m->params, (size_t)e->m->layout->size * sizeof(float));
+                if (c->eval_keep_best) {
+                    const size_t bytes = (size_t)e->m->layout->size * sizeof(float);
+                    memcpy(e->best, e->m->params, bytes);
+                    if (e->best_m) memcpy(e->best_m, e->opt.m, bytes);
+                    if (e->best_v) memcpy(e->best_v, e->opt.v, bytes);
+                    e->best_t = e->opt.t;
+                }
             } else if (c->eval_patience > 0 && ++e->since_best >= c->eval_patience) {
                 *stop = 1;
             }
@@ -215,18 +251,27 @@ static fr_status finish_round(engine *e, int32_t round, cJSON *line, int *stop, 
     return st;
 }
 
-static void add_round_stats(cJSON *line, int32_t round, const fr_update *const *u, int32_t n,
+static const char *key_name(const engine *e) {
+    return e->m->key_name ? e->m->key_name : "key";
+}
+
+static void add_round_stats(const engine *e, cJSON *line, int32_t round,
+                            const fr_update *const *u, int32_t n, int64_t bytes_up,
                             int64_t bytes_down, double sim_time, double secs) {
     double loss = 0.0;
-    int64_t ex = 0;
+    int64_t ex = 0, ok = 0;
     for (int32_t i = 0; i < n; i++) {
         loss += u[i]->loss_sum;
         ex += u[i]->n_examples;
+        ok += u[i]->n_correct;
     }
     cJSON_AddNumberToObject(line, "round", round);
     cJSON_AddNumberToObject(line, "loss", ex ? loss / (double)ex : 0.0);
+    if (e->m->accuracy_name)
+        cJSON_AddNumberToObject(line, e->m->accuracy_name, ex ? (double)ok / (double)ex : 0.0);
     cJSON_AddNumberToObject(line, "clients", n);
     cJSON_AddNumberToObject(line, "examples", (double)ex);
+    cJSON_AddNumberToObject(line, "bytes_up", (double)bytes_up);
     cJSON_AddNumberToObject(line, "bytes_down", (double)bytes_down);
     cJSON_AddNumberToObject(line, "sim_time", sim_time);
     cJSON_AddNumberToObject(line, "seconds", secs);
@@ -278,11 +323,12 @@ static fr_status run_sync(engine *e, fr_fl_outcome *out, int progress, fr_error 
             views[i] = &e->ups[i];
             bytes_up += fr_update_bytes(&e->ups[i], e->m->layout);
         }
-        server_step(e, sel, e->weights, n);
+        st = server_step(e, sel, e->weights, n, (uint32_t)round, err);
+        if (st != FR_OK) break;
         out->client_updates += n;
         cJSON *line = cJSON_CreateObject();
-        add_round_stats(line, round, views, n, (int64_t)n * e->model_bytes, sim, fr_now_seconds() - t0);
-        cJSON_AddNumberToObject(line, "bytes_up", (double)bytes_up);
+        add_round_stats(e, line, round, views, n, bytes_up, (int64_t)n * e->model_bytes, sim,
+                        fr_now_seconds() - t0);
         int stop = 0;
         double te = e->t_eval;
         st = finish_round(e, round, line, &stop, err);
@@ -290,8 +336,8 @@ static fr_status run_sync(engine *e, fr_fl_outcome *out, int progress, fr_error 
         cJSON_Delete(line);
         out->rounds = round;
         if (progress) {
-            fprintf(stderr, "\rround %d/%d  best valid HR@10 %.4f (round %d)   ", round, c->rounds,
-                    e->best_hr < 0 ? 0.0 : e->best_hr, e->best_round);
+            fprintf(stderr, "\rround %d/%d  best valid %s %.4f (round %d)   ", round, c->rounds,
+                    key_name(e), e->best_round ? e->best_key : 0.0, e->best_round);
             fflush(stderr);
         }
         if (stop) break;
@@ -415,14 +461,15 @@ static fr_status run_async(engine *e, fr_fl_outcome *out, int progress, fr_error
         if (a.n_buf == K) {
             st = flush_pending(e, &a, err);  /* they were dispatched with this version */
             if (st != FR_OK) break;
-            server_step(e, a.buf_slot, a.buf_w, K);
+            st = server_step(e, a.buf_slot, a.buf_w, K, (uint32_t)round + 1, err);
+            if (st != FR_OK) break;
             a.version++;
             round++;
             double stale = 0.0;
             for (int32_t i = 0; i < K; i++) stale += (double)a.buf_stale[i];
             cJSON *line = cJSON_CreateObject();
-            add_round_stats(line, round, views, K, bytes_down, a.clock.now, fr_now_seconds() - t0);
-            cJSON_AddNumberToObject(line, "bytes_up", (double)bytes_up);
+            add_round_stats(e, line, round, views, K, bytes_up, bytes_down, a.clock.now,
+                            fr_now_seconds() - t0);
             cJSON_AddNumberToObject(line, "staleness_mean", stale / K);
             for (int32_t i = 0; i < K; i++) a.free_slots[a.n_free++] = a.buf_slot[i];
             a.n_buf = 0;
@@ -435,8 +482,8 @@ static fr_status run_async(engine *e, fr_fl_outcome *out, int progress, fr_error
             cJSON_Delete(line);
             out->rounds = round;
             if (progress) {
-                fprintf(stderr, "\rround %d/%d  sim %.0fs  best valid HR@10 %.4f   ", round,
-                        c->rounds, a.clock.now, e->best_hr < 0 ? 0.0 : e->best_hr);
+                fprintf(stderr, "\rround %d/%d  sim %.0fs  best valid %s %.4f   ", round,
+                        c->rounds, a.clock.now, key_name(e), e->best_round ? e->best_key : 0.0);
                 fflush(stderr);
             }
             if (stop) break;
@@ -473,11 +520,30 @@ fr_status fr_fl_run(fr_fl_model *m, const fr_config *c, int threads, fr_history 
     fr_status st = engine_init(&e, m, c, threads, h, n_ups, err);
     if (st != FR_OK) return st;
     st = async ? run_async(&e, out, progress, err) : run_sync(&e, out, progress, err);
-    if (st == FR_OK) {
-        out->best_round = e.best_round;
-        out->best_hr10 = e.best_hr;
-        memcpy(m->params, e.best, (size_t)m->layout->size * sizeof(float));
+    if (st == FR_OK) { /* hand over the kept parameters and their optimizer moments */
+        if (c->eval_keep_best) {
+            out->best_round = e.best_round;
+            out->best_key = e.best_round ? e.best_key : -1.0;
+            memcpy(m->params, e.best, (size_t)m->layout->size * sizeof(float));
+            out->opt_m = e.best_m;
+            out->opt_v = e.best_v;
+            out->opt_steps = e.best_t;
+            e.best_m = e.best_v = NULL;
+        } else { /* the last parameters, validated last */
+            out->best_round = e.last_round == out->rounds ? out->rounds : 0;
+            out->best_key = e.last_round == out->rounds ? e.last_key : -1.0;
+            out->opt_m = e.opt.m;
+            out->opt_v = e.opt.v;
+            out->opt_steps = e.opt.t;
+            e.opt.m = e.opt.v = NULL;
+        }
     }
     engine_free(&e);
     return st;
+}
+
+void fr_fl_outcome_free(fr_fl_outcome *out) {
+    fr_free(out->opt_m);
+    fr_free(out->opt_v);
+    out->opt_m = out->opt_v = NULL;
 }

@@ -2,12 +2,12 @@
  * stateful FedAvg-MF baseline or centralized MF, all scored on the same unseen users
  * the same way, and the run directory they leave.
  *
- * A federated round (Singhal et al. 2021, algorithm 1; McMahan et al. 2017):
- *   sample clients without replacement -> each trains on its own data (in parallel) ->
- *   average their item-row deltas in client order (weighted by examples or uniform) ->
- *   the server optimizer applies the average (SGD lr 1 = FedAvg; Adam = FedAdam) ->
- *   every eval.every rounds, reconstruct-and-score the validation users.
- * The model tested and saved is the one after the last round.
+ * The federated rounds are the shared engine's (engine.h; Singhal et al. 2021,
+ * algorithm 1; McMahan et al. 2017): this file supplies the client update
+ * (reconstruct-then-train, or the stateful user vector each client keeps) and the
+ * validation (reconstruct-and-score the validation users; its key is -MSE).
+ * The model tested and saved is the best validated one (eval.keep_best, the default)
+ * or the one after the last round (keep_best = false, as the TFF tutorial does).
  * Leaves out: resuming from a checkpoint (the metadata holds what it would need).
  */
 #include <math.h>
@@ -20,6 +20,7 @@
 #include "fedrec/alloc.h"
 #include "fedrec/central_mf.h"
 #include "fedrec/checkpoint.h"
+#include "fedrec/engine.h"
 #include "fedrec/fedrecon.h"
 #include "fedrec/fileio.h"
 #include "fedrec/history.h"
@@ -49,17 +50,13 @@ typedef struct run_state {
     fr_dataset ds;
     fr_user_split split;
     fr_mf_model model;
-    fr_optim server_opt;
     fr_mf_client_cfg train_cc, eval_cc;
-    fr_mf_eval_sum last_valid;  /* the validation figures of the final model */
-    int have_last_valid;
 } run_state;
 
 static void run_state_free(run_state *rs) {
     fr_dataset_free(&rs->ds);
     fr_user_split_free(&rs->split);
     fr_mf_destroy(&rs->model);
-    fr_optim_free(&rs->server_opt);
 }
 
 /* The mean rating over the training users' (capped) examples: the constant predictor
@@ -110,144 +107,133 @@ static fr_status evaluate(run_state *rs, const int32_t *users, int32_t n, fr_mf_
     return fr_mf_eval_users(sum, &rs->model, &rs->ds, users, n, &rs->eval_cc, rs->c->seed, err);
 }
 
-static void progress_line(int round, int rounds, double loss, double acc, double cps,
-                          double elapsed) {
+static void progress_line(int round, int rounds, double loss, double acc, double elapsed) {
     double eta = round > 0 ? elapsed / round * (rounds - round) : 0.0;
-    fprintf(stderr, "\rround %d/%d  loss %.4f  accuracy %.4f  %.0f clients/s  ETA %.1fs   ",
-            round, rounds, loss, acc, cps, eta);
+    fprintf(stderr, "\rround %d/%d  loss %.4f  accuracy %.4f  ETA %.1fs   ", round, rounds, loss,
+            acc, eta);
     if (round == rounds) fputc('\n', stderr);
     fflush(stderr);
 }
 
-/* The federated rounds (FedRecon or stateful FedAvg-MF). */
-static fr_status train_federated(run_state *rs, fr_history *h, int progress, fr_error *err) {
-    const fr_config *c = rs->c;
-    const int stateful = strcmp(c->algorithm, "fedavg") == 0;
-    const fr_param_layout *L = &rs->model.layout;
-    const int32_t K = c->dim, state_w = K + (c->bias ? 1 : 0);
-    int32_t cpr = c->clients_per_round < rs->split.n_train ? c->clients_per_round : rs->split.n_train;
-    fr_status status = FR_OK;
+/* ---- the federated rounds (FedRecon or stateful FedAvg-MF), through the engine ---- */
 
-    int32_t *sel = fr_alloc((size_t)cpr + 1, 4);
-    fr_update *ups = calloc((size_t)cpr + 1, sizeof *ups);
-    float *avg = fr_alloc((size_t)L->size, 4), *grad = fr_alloc((size_t)L->size, 4);
-    double *acc = fr_alloc((size_t)L->size, 8);
-    float *user_state = NULL;
-    if (stateful) { /* what each training client keeps on its device between rounds */
-        user_state = fr_alloc((size_t)rs->split.n_train * (size_t)state_w, 4);
-        if (user_state)
-            for (int32_t i = 0; i < rs->split.n_train; i++) {
-                fr_rng rng;
-                fr_rng_init(&rng, c->seed, 0, (uint32_t)rs->split.train[i], FR_PURPOSE_INIT_LOCAL);
-                fr_mf_init_user(user_state + (int64_t)i * state_w, K, c->init_scale, &rng);
-                if (c->bias) user_state[(int64_t)i * state_w + K] = 0.0f;
-            }
-    }
-    int nthreads = omp_get_max_threads();
-    fr_mf_client **workers = calloc((size_t)nthreads, sizeof *workers);
-    if (!sel || !ups || !avg || !grad || !acc || !workers || (stateful && !user_state)) {
-        status = fr_nomem(err, "round buffers", (size_t)L->size * 16);
-        goto done;
-    }
-    for (int t = 0; t < nthreads && status == FR_OK; t++)
-        status = fr_mf_client_create(&workers[t], K, c->bias, err);
+typedef struct mf_fed {
+    run_state *rs;
+    int stateful;
+    int32_t state_w;         /* K (+1 user bias) */
+    float *user_state;       /* [n_train x state_w]: what each client keeps on its device */
+    int32_t *state_of;       /* [n_users] row of user_state, -1 for users not trained */
+    fr_mf_client **workers;  /* [n_workers] scratch of each engine slot */
+    int n_workers;
+} mf_fed;
 
-    double t_start = fr_now_seconds();
-    for (int32_t round = 1; round <= c->rounds && status == FR_OK; round++) {
-        double t0 = fr_now_seconds();
-        int32_t k = fr_sample_clients(sel, rs->split.n_train, cpr, c->seed, (uint32_t)round);
-        fr_status round_st = FR_OK;
-        #pragma omp parallel
-        {
-            fr_mf_client *w = workers[omp_get_thread_num()];
-            fr_error e2 = { "" };
-            fr_status st = FR_OK;
-            #pragma omp for schedule(dynamic, 1)
-            for (int32_t i = 0; i < k; i++) {
-                if (st != FR_OK) continue;
-                int32_t user = rs->split.train[sel[i]];
-                fr_user_view v = fr_dataset_user(&rs->ds, user);
-                if (stateful)
-                    st = fr_fedavg_mf_client_update(&ups[i], w, &rs->model,
-                                                    user_state + (int64_t)sel[i] * state_w, v,
-                                                    &rs->train_cc, c->seed, (uint32_t)round, &e2);
-                else
-                    st = fr_fedrecon_client_update(&ups[i], w, &rs->model, v, &rs->train_cc,
-                                                   c->seed, (uint32_t)round, &e2);
-            }
-            #pragma omp critical
-            if (st != FR_OK && round_st == FR_OK) {
-                round_st = st;
-                *err = e2;
-            }
-        }
-        if (round_st != FR_OK) {
-            status = round_st;
-            break;
-        }
-        fr_weighting wt = strcmp(c->weighting, "uniform") == 0 ? FR_WEIGHT_UNIFORM : FR_WEIGHT_EXAMPLES;
-        fr_aggregate_mean(avg, acc, L, ups, k, wt);
-        for (int64_t i = 0; i < L->size; i++) grad[i] = -avg[i];
-        fr_optim_step(&rs->server_opt, rs->model.params, grad);
-
-        double loss_sum = 0.0;
-        int64_t n_ex = 0, n_ok = 0, bytes_up = 0;
-        for (int32_t i = 0; i < k; i++) {
-            loss_sum += ups[i].loss_sum;
-            n_ex += ups[i].n_examples;
-            n_ok += ups[i].n_correct;
-            bytes_up += fr_update_bytes(&ups[i], L);
-        }
-        for (int64_t i = 0; i < L->size; i++)
-            if (!isfinite(rs->model.params[i])) {
-                status = fr_fail(err, FR_ERR_RUNTIME,
-                                 "round %d: the model diverged (non-finite parameters); lower the learning rates",
-                                 round);
-                break;
-            }
-        double loss = n_ex ? loss_sum / (double)n_ex : 0.0, accuracy = n_ex ? (double)n_ok / (double)n_ex : 0.0;
-        cJSON *line = cJSON_CreateObject();
-        cJSON_AddNumberToObject(line, "round", round);
-        cJSON_AddNumberToObject(line, "loss", loss);
-        cJSON_AddNumberToObject(line, "rating_accuracy", accuracy);
-        cJSON_AddNumberToObject(line, "clients", k);
-        cJSON_AddNumberToObject(line, "examples", (double)n_ex);
-        cJSON_AddNumberToObject(line, "bytes_up", (double)bytes_up);
-        cJSON_AddNumberToObject(line, "bytes_down", (double)k * 4.0 * (double)L->size);
-        if (status == FR_OK && ((c->eval_every > 0 && round % c->eval_every == 0) || round == c->rounds)) {
-            fr_mf_eval_sum vs;
-            status = evaluate(rs, rs->split.val, rs->split.n_val, &vs, err);
-            if (status == FR_OK) cJSON_AddItemToObject(line, "valid", eval_json(&vs));
-            rs->last_valid = vs;
-            rs->have_last_valid = round == c->rounds;
-        }
-        double secs = fr_now_seconds() - t0;
-        cJSON_AddNumberToObject(line, "seconds", secs);
-        if (status == FR_OK) status = fr_history_append(h, line, err);
-        cJSON_Delete(line);
-        if (progress)
-            progress_line(round, c->rounds, loss, accuracy, secs > 0 ? k / secs : 0.0,
-                          fr_now_seconds() - t_start);
-    }
-done:
-    if (workers)
-        for (int t = 0; t < nthreads; t++) fr_mf_client_destroy(workers[t]);
-    free(workers);
-    if (ups)
-        for (int32_t i = 0; i < cpr; i++) fr_update_free(&ups[i]);
-    free(ups);
-    fr_free(sel); fr_free(avg); fr_free(grad); fr_free(acc); fr_free(user_state);
-    return status;
+static void mf_fed_free(mf_fed *f) {
+    if (f->workers)
+        for (int t = 0; t < f->n_workers; t++) fr_mf_client_destroy(f->workers[t]);
+    free(f->workers);
+    fr_free(f->user_state);
+    fr_free(f->state_of);
 }
 
-/* Centralized MF: one history line per epoch. */
-static fr_status train_central(run_state *rs, fr_history *h, int progress, fr_error *err) {
+static fr_status mf_fed_init(mf_fed *f, run_state *rs, int threads, fr_error *err) {
     const fr_config *c = rs->c;
+    memset(f, 0, sizeof *f);
+    f->rs = rs;
+    f->stateful = strcmp(c->algorithm, "fedavg") == 0;
+    f->state_w = c->dim + (c->bias ? 1 : 0);
+    f->n_workers = threads;
+    f->workers = calloc((size_t)threads, sizeof *f->workers);
+    if (!f->workers) return fr_nomem(err, "client workers", (size_t)threads * sizeof *f->workers);
+    fr_status st = FR_OK;
+    for (int t = 0; t < threads && st == FR_OK; t++)
+        st = fr_mf_client_create(&f->workers[t], c->dim, c->bias, err);
+    if (st != FR_OK || !f->stateful) return st;
+    const int32_t K = c->dim;
+    f->user_state = fr_alloc((size_t)rs->split.n_train * (size_t)f->state_w, sizeof(float));
+    f->state_of = fr_alloc((size_t)rs->ds.n_users, sizeof(int32_t));
+    if (!f->user_state || !f->state_of)
+        return fr_nomem(err, "client user vectors", (size_t)rs->split.n_train * (size_t)f->state_w * 4);
+    for (int32_t u = 0; u < rs->ds.n_users; u++) f->state_of[u] = -1;
+    for (int32_t i = 0; i < rs->split.n_train; i++) {
+        float *us = f->user_state + (int64_t)i * f->state_w;
+        fr_rng rng;
+        fr_rng_init(&rng, c->seed, 0, (uint32_t)rs->split.train[i], FR_PURPOSE_INIT_LOCAL);
+        fr_mf_init_user(us, K, c->init_scale, &rng);
+        if (c->bias) us[K] = 0.0f;
+        f->state_of[rs->split.train[i]] = i;
+    }
+    return FR_OK;
+}
+
+static fr_status mf_client(void *ctx, int slot, const float *params, int32_t client,
+                           uint32_t round, int want_score, fr_update *up, fr_error *err) {
+    mf_fed *f = ctx;
+    run_state *rs = f->rs;
+    (void)want_score; /* refused before the run: MF clients report no validation score */
+    fr_mf_model m = rs->model; /* the same layout, the engine's parameters */
+    m.params = (float *)params;
+    fr_user_view v = fr_dataset_user(&rs->ds, client);
+    if (f->stateful)
+        return fr_fedavg_mf_client_update(up, f->workers[slot], &m,
+                                          f->user_state + (int64_t)f->state_of[client] * f->state_w,
+                                          v, &rs->train_cc, rs->c->seed, round, err);
+    return fr_fedrecon_client_update(up, f->workers[slot], &m, v, &rs->train_cc, rs->c->seed,
+                                     round, err);
+}
+
+/* Reconstruct-and-score the validation users; the key is -MSE. */
+static fr_status mf_validate(void *ctx, const float *params, fr_fl_eval *out, fr_error *err) {
+    run_state *rs = ((mf_fed *)ctx)->rs;
+    fr_mf_model m = rs->model;
+    m.params = (float *)params;
+    fr_mf_eval_sum vs;
+    fr_status st = fr_mf_eval_users(&vs, &m, &rs->ds, rs->split.val, rs->split.n_val, &rs->eval_cc,
+                                    rs->c->seed, err);
+    if (st != FR_OK) return st;
+    out->key = vs.n ? -vs.sq_err / (double)vs.n : 0.0;
+    out->json = eval_json(&vs);
+    return FR_OK;
+}
+
+static fr_status train_federated(run_state *rs, fr_history *h, int progress, int threads,
+                                 fr_fl_outcome *out, fr_error *err) {
+    const fr_config *c = rs->c;
+    if (strcmp(c->selection, "best") == 0)
+        return fr_fail(err, FR_ERR_USAGE, "train.selection = best needs clients that report a "
+                       "validation score; model mf's clients do not (use selection = all)");
+    mf_fed f;
+    fr_status st = mf_fed_init(&f, rs, threads, err);
+    if (st == FR_OK) {
+        fr_fl_model fm = { .layout = &rs->model.layout, .params = rs->model.params,
+                           .clients = rs->split.train, .n_clients = rs->split.n_train, .ctx = &f,
+                           .client_update = mf_client, .validate = mf_validate,
+                           .key_name = "-loss", .accuracy_name = "rating_accuracy" };
+        st = fr_fl_run(&fm, c, threads, h, progress, out, err);
+    }
+    mf_fed_free(&f);
+    return st;
+}
+
+/* Centralized MF: one history line per epoch; with eval.keep_best, the parameters of
+ * the best validation (lowest loss) are kept. *epochs, *best_epoch as the engine's
+ * outcome (rounds, best_round). */
+static fr_status train_central(run_state *rs, fr_history *h, int progress, int32_t *epochs,
+                               int32_t *best_epoch, fr_error *err) {
+    const fr_config *c = rs->c;
+    const int64_t P = rs->model.layout.size;
     fr_central_mf cm;
     fr_status st = fr_central_mf_init(&cm, &rs->model, &rs->ds, rs->split.train, rs->split.n_train,
                                       c->max_examples, c->central_batch_size, c->init_scale, c->seed, err);
     if (st != FR_OK) return st;
-    double t_start = fr_now_seconds();
+    float *best = c->eval_keep_best ? fr_alloc((size_t)P, sizeof(float)) : NULL;
+    if (c->eval_keep_best && !best) {
+        fr_central_mf_free(&cm);
+        return fr_nomem(err, "best parameters", (size_t)P * 4);
+    }
+    if (best) memcpy(best, rs->model.params, (size_t)P * sizeof(float));
+    double t_start = fr_now_seconds(), best_key = 0.0;
+    int32_t since_best = 0;
+    *best_epoch = *epochs = 0;
     for (int32_t ep = 1; ep <= c->central_epochs && st == FR_OK; ep++) {
         double t0 = fr_now_seconds();
         int64_t n_ok = 0;
@@ -256,6 +242,7 @@ static fr_status train_central(run_state *rs, fr_history *h, int progress, fr_er
             st = fr_fail(err, FR_ERR_RUNTIME, "epoch %d: the model diverged; lower central.lr", ep);
             break;
         }
+        *epochs = ep;
         cJSON *line = cJSON_CreateObject();
         cJSON_AddNumberToObject(line, "round", ep);
         cJSON_AddNumberToObject(line, "loss", loss);
@@ -264,27 +251,37 @@ static fr_status train_central(run_state *rs, fr_history *h, int progress, fr_er
         cJSON_AddNumberToObject(line, "examples", (double)cm.n_examples);
         cJSON_AddNumberToObject(line, "bytes_up", 0);
         cJSON_AddNumberToObject(line, "bytes_down", 0);
+        int stop = 0;
         if ((c->eval_every > 0 && ep % c->eval_every == 0) || ep == c->central_epochs) {
             fr_mf_eval_sum vs;
             st = evaluate(rs, rs->split.val, rs->split.n_val, &vs, err);
-            if (st == FR_OK) cJSON_AddItemToObject(line, "valid", eval_json(&vs));
-            rs->last_valid = vs;
-            rs->have_last_valid = ep == c->central_epochs;
+            if (st == FR_OK) {
+                cJSON_AddItemToObject(line, "valid", eval_json(&vs));
+                double key = vs.n ? -vs.sq_err / (double)vs.n : 0.0;
+                if (*best_epoch == 0 || key > best_key) {
+                    best_key = key;
+                    *best_epoch = ep;
+                    since_best = 0;
+                    if (best) memcpy(best, rs->model.params, (size_t)P * sizeof(float));
+                } else if (c->eval_patience > 0 && ++since_best >= c->eval_patience) {
+                    stop = 1;
+                }
+            }
         }
         cJSON_AddNumberToObject(line, "seconds", fr_now_seconds() - t0);
         if (st == FR_OK) st = fr_history_append(h, line, err);
         cJSON_Delete(line);
-        if (progress) progress_line(ep, c->central_epochs, loss, accuracy, 0.0, fr_now_seconds() - t_start);
+        if (progress) progress_line(ep, c->central_epochs, loss, accuracy, fr_now_seconds() - t_start);
+        if (stop) break;
     }
+    if (best) {
+        memcpy(rs->model.params, best, (size_t)P * sizeof(float));
+    } else {
+        *best_epoch = *epochs;
+    }
+    fr_free(best);
     fr_central_mf_free(&cm);
     return st;
-}
-
-/* model.safetensors: the global tensors and the server optimizer's moments. */
-static fr_status save_checkpoint(const run_state *rs, const char *path, int32_t rounds, fr_error *err) {
-    fr_checkpoint_info info = { "mf", rs->c, rounds, "server_optimizer", rs->server_opt.m,
-                                rs->server_opt.v, rs->server_opt.t, &rs->ds };
-    return fr_checkpoint_write(path, &rs->model.layout, rs->model.params, &info, err);
 }
 
 fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out, fr_error *err) {
@@ -293,47 +290,54 @@ fr_status fr_train_mf_run(const fr_config *c, const fr_train_opts *o, cJSON **fi
     fr_status st = fr_config_validate(c, err);
     if (st != FR_OK) return st;
     if (o->threads > 0) omp_set_num_threads(o->threads);
+    const int threads = omp_get_max_threads();
+    const int central = strcmp(c->algorithm, "central") == 0;
     run_state rs;
     st = run_state_init(&rs, c, err);
     if (st != FR_OK) return st;
-    fr_optim_kind kind = strcmp(c->server_optimizer, "adam") == 0   ? FR_OPTIM_ADAM
-                         : strcmp(c->server_optimizer, "yogi") == 0 ? FR_OPTIM_YOGI
-                                                                    : FR_OPTIM_SGD;
-    st = fr_optim_init(&rs.server_opt, kind, rs.model.layout.size, c->server_lr, c->server_momentum, c->server_beta1,
-                       c->server_beta2, c->server_eps, err);
     char path[1200];
     fr_history h = { 0 };
-    if (st == FR_OK) st = fr_mkdirs(o->out_dir, err);
+    st = fr_mkdirs(o->out_dir, err);
     if (st == FR_OK) {
         fr_run_path(path, sizeof path, o->out_dir, "history.jsonl");
         st = fr_history_open(&h, path, err);
     }
+    fr_fl_outcome fo;
+    memset(&fo, 0, sizeof fo);
     if (st == FR_OK) {
-        if (strcmp(c->algorithm, "central") == 0) st = train_central(&rs, &h, o->progress, err);
-        else st = train_federated(&rs, &h, o->progress, err);
+        if (central) st = train_central(&rs, &h, o->progress, &fo.rounds, &fo.best_round, err);
+        else st = train_federated(&rs, &h, o->progress, threads, &fo, err);
     }
     cJSON *final = NULL;
-    if (st == FR_OK) {
-        fr_mf_eval_sum test, valid = rs.last_valid;
+    if (st == FR_OK) { /* the kept parameters: the best validated, or the last */
+        fr_mf_eval_sum test, valid;
         st = evaluate(&rs, rs.split.test, rs.split.n_test, &test, err);
-        if (st == FR_OK && !rs.have_last_valid) /* no round ran */
-            st = evaluate(&rs, rs.split.val, rs.split.n_val, &valid, err);
+        if (st == FR_OK) st = evaluate(&rs, rs.split.val, rs.split.n_val, &valid, err);
         if (st == FR_OK) {
             final = cJSON_CreateObject();
             cJSON_AddItemToObject(final, "test", eval_json(&test));
             cJSON_AddItemToObject(final, "valid", eval_json(&valid));
             cJSON_AddStringToObject(final, "algorithm", c->algorithm);
+            cJSON_AddNumberToObject(final, central ? "epochs" : "rounds", fo.rounds);
+            cJSON_AddNumberToObject(final, central ? "best_epoch" : "best_round", fo.best_round);
+            if (!central) {
+                cJSON_AddNumberToObject(final, "client_updates", (double)fo.client_updates);
+                cJSON_AddNumberToObject(final, "sim_time", fo.sim_time);
+                cJSON_AddNumberToObject(final, "train_seconds", fo.train_seconds);
+            }
             cJSON_AddNumberToObject(final, "train_users", rs.split.n_train);
             cJSON_AddNumberToObject(final, "valid_users", rs.split.n_val);
             cJSON_AddNumberToObject(final, "test_users", rs.split.n_test);
         }
     }
-    if (st == FR_OK) {
+    if (st == FR_OK) { /* model.safetensors: the global tensors and the server optimizer's moments */
         fr_run_path(path, sizeof path, o->out_dir, "model.safetensors");
-        int32_t rounds = strcmp(c->algorithm, "central") == 0 ? c->central_epochs : c->rounds;
-        st = save_checkpoint(&rs, path, rounds, err);
+        fr_checkpoint_info info = { "mf", c, fo.rounds, "server_optimizer", fo.opt_m, fo.opt_v,
+                                    fo.opt_steps, &rs.ds };
+        st = fr_checkpoint_write(path, &rs.model.layout, rs.model.params, &info, err);
     }
     st = fr_run_finish(st, o->out_dir, &h, final, c, t_start, final_out, err);
+    fr_fl_outcome_free(&fo);
     run_state_free(&rs);
     return st;
 }

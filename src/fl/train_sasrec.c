@@ -349,6 +349,10 @@ static fr_status train_all(sasrec_run *r, fr_history *h, int progress, int32_t *
         if (progress) progress_line(ep, stop ? ep : c->central_epochs, loss, last_hr, fr_now_seconds() - t0);
         if (stop) break;
     }
+    if (!c->eval_keep_best) { /* test the last parameters */
+        memcpy(r->best, r->model.params, (size_t)P * sizeof(float));
+        *best_epoch = *epochs_done;
+    }
     return FR_OK;
 }
 
@@ -365,9 +369,15 @@ static fr_status fed_client(void *ctx, int slot, const float *params, int32_t cl
                                    up, err);
 }
 
-static fr_status fed_eval(void *ctx, const float *params, fr_eval_split split, int full,
-                          int32_t max_users, fr_rank_eval_result *res, fr_error *err) {
-    return evaluate(((fed_ctx *)ctx)->r, params, split, full, max_users, res, err);
+/* Validation with the sampled protocol on eval.users users; the key is HR@10. */
+static fr_status fed_validate(void *ctx, const float *params, fr_fl_eval *out, fr_error *err) {
+    sasrec_run *r = ((fed_ctx *)ctx)->r;
+    fr_rank_eval_result res;
+    fr_status st = evaluate(r, params, FR_EVAL_VALID, 0, r->c->eval_users, &res, err);
+    if (st != FR_OK) return st;
+    out->key = fr_rank_eval_hr10(&res);
+    out->json = fr_rank_eval_json(&res);
+    return FR_OK;
 }
 
 static fr_status train_federated(sasrec_run *r, fr_history *h, int progress,
@@ -375,8 +385,10 @@ static fr_status train_federated(sasrec_run *r, fr_history *h, int progress,
     fed_ctx fc = { r, NULL };
     fr_status st = fr_sasrec_clients_create(&fc.cl, &r->model, &r->ds, r->c, r->threads, err);
     if (st != FR_OK) return st;
-    fr_fl_model fm = { &r->model.layout, r->model.params, r->users, r->n_train_users, &fc,
-                       fed_client, fed_eval };
+    fr_fl_model fm = { .layout = &r->model.layout, .params = r->model.params,
+                       .clients = r->users, .n_clients = r->n_train_users, .ctx = &fc,
+                       .client_update = fed_client, .validate = fed_validate,
+                       .key_name = "HR@10" };
     st = fr_fl_run(&fm, r->c, r->threads, h, progress, out, err);
     if (st == FR_OK) memcpy(r->best, r->model.params, (size_t)r->model.layout.size * sizeof(float));
     fr_sasrec_clients_destroy(fc.cl);
@@ -449,10 +461,14 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
         cJSON_AddNumberToObject(final, "users", r.ds.n_users);
         cJSON_AddNumberToObject(final, "items", r.ds.n_items);
         fr_run_path(path, sizeof path, o->out_dir, "model.safetensors");
-        fr_checkpoint_info info = { "sasrec", c, epochs, "optimizer", NULL, NULL, r.opt.t, &r.ds };
+        fr_checkpoint_info info = { "sasrec", c, epochs, "server_optimizer", fo.opt_m, fo.opt_v,
+                                    fo.opt_steps, &r.ds };
+        if (!federated) /* the central optimizer's moments are not kept with the best */
+            info = (fr_checkpoint_info){ "sasrec", c, epochs, "optimizer", NULL, NULL, r.opt.t, &r.ds };
         st = fr_checkpoint_write(path, &r.model.layout, r.best, &info, err);
     }
     st = fr_run_finish(st, o->out_dir, &h, final, c, t_start, final_out, err);
+    fr_fl_outcome_free(&fo);
     run_free(&r);
     return st;
 }

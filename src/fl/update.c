@@ -52,36 +52,3 @@ void fr_update_free(fr_update *u) {
 int64_t fr_update_bytes(const fr_update *u, const fr_param_layout *l) {
     return 4 * ((int64_t)u->n_rows * (1 + fr_layout_sparse_width(l)) + fr_layout_dense_size(l));
 }
-
-double fr_aggregate_mean(float *avg, double *acc, const fr_param_layout *l,
-                         const fr_update *ups, int32_t n, fr_weighting w) {
-    memset(acc, 0, (size_t)l->size * sizeof(double));
-    double total = 0.0;
-    const int64_t width = fr_layout_sparse_width(l);
-    for (int32_t c = 0; c < n; c++) {
-        const fr_update *u = &ups[c];
-        double wc = w == FR_WEIGHT_UNIFORM ? 1.0 : u->weight;
-        if (wc <= 0.0) continue;
-        total += wc;
-        int64_t col0 = 0, dense0 = 0;
-        for (int t = 0; t < l->n; t++) {
-            const fr_tensor_info *ti = &l->t[t];
-            if (ti->scope != FR_SCOPE_GLOBAL) continue;
-            if (ti->row_sparse) {
-                for (int32_t r = 0; r < u->n_rows; r++) {
-                    double *dst = acc + ti->offset + (int64_t)u->rows[r] * ti->cols;
-                    const float *src = u->sparse + (int64_t)r * width + col0;
-                    for (int64_t k = 0; k < ti->cols; k++) dst[k] += wc * src[k];
-                }
-                col0 += ti->cols;
-            } else {
-                int64_t sz = ti->rows * ti->cols;
-                for (int64_t k = 0; k < sz; k++) acc[ti->offset + k] += wc * u->dense[dense0 + k];
-                dense0 += sz;
-            }
-        }
-    }
-    double inv = total > 0.0 ? 1.0 / total : 0.0;
-    for (int64_t i = 0; i < l->size; i++) avg[i] = (float)(acc[i] * inv);
-    return total;
-}

@@ -182,7 +182,10 @@ const fr_config_field fr_config_fields[] = {
     INT_ROW("eval", "users", eval_users, "0", 0, I32_MAX,
             "ranking: validate on a seeded sample of this many users (0 = all)"),
     INT_ROW("eval", "patience", eval_patience, "0", 0, I32_MAX,
-            "ranking: stop after this many validations without a better HR@10 (0 = never)"),
+            "stop after this many validations without a better figure (HR@10; MF: -loss) (0 = never)"),
+
+    BOOL_ROW("eval", "keep_best", eval_keep_best, "true",
+             "keep (and test) the parameters of the best validation, not the last ones"),
 
     U64_ROW("run", "seed", seed, "42", "seed of every random stream"),
 
