@@ -384,6 +384,74 @@ static void test_client_update_rows_and_prox(void **state) {
     fr_dataset_free(&ds);
 }
 
+/* With train.window_stride, a client trains on its whole history: windows of maxlen
+ * positions every stride positions back, each position once when stride = maxlen;
+ * without it, on its newest maxlen positions only. */
+static void test_client_windows_cover_history(void **state) {
+    (void)state;
+    fr_dataset ds;
+    assert_int_equal(fr_dataset_load(write_cycles(20, 60), FR_FORMAT_SEQ, &ds, NULL), FR_OK);
+    fr_user_view v = fr_dataset_user(&ds, 3);
+    const int64_t n_train = v.n - 2, L = 4;
+    assert_true(n_train - 1 > 2 * L);
+    const char *strides[] = { "train.window_stride=0", "train.window_stride=4", "train.window_stride=2" };
+    const int64_t want_pos[] = { L, n_train - 1, -1 };
+    for (int k = 0; k < 3; k++) {
+        fr_config c;
+        fr_config_defaults(&c);
+        const char *sets[] = { "model.model=sasrec", "model.dim=8", "model.blocks=1", "model.maxlen=4",
+                               "train.client_lr=0.5", "train.batch_size=2", strides[k] };
+        for (int i = 0; i < 7; i++) assert_int_equal(fr_config_set(&c, sets[i], NULL), FR_OK);
+        fr_sasrec_cfg cfg = { ds.n_items, 8, 1, 1, 4, 0.0f, FR_ACT_RELU, 1, 1e-8f };
+        fr_sasrec m;
+        assert_int_equal(fr_sasrec_create(&m, &cfg, 1, NULL), FR_OK);
+        fr_sasrec_clients *cl;
+        assert_int_equal(fr_sasrec_clients_create(&cl, &m, &ds, &c, 1, NULL), FR_OK);
+        fr_update up;
+        memset(&up, 0, sizeof up);
+        assert_int_equal(fr_sasrec_client_update(cl, 0, m.params, 3, 1, 0, &up, NULL), FR_OK);
+        int64_t own = 0;
+        for (int32_t i = 0; i < up.n_rows; i++)
+            for (int64_t j = 0; j < n_train; j++) own += v.item[j] + 1 == up.rows[i];
+        if (k < 2) {
+            assert_true(up.weight == (double)want_pos[k]);
+            assert_int_equal(own, want_pos[k] + 1); /* stride 0: the newest L + 1 items */
+        } else { /* overlapping windows: more positions than targets, every item seen */
+            assert_true(up.weight > (double)(n_train - 1));
+            assert_int_equal(own, n_train);
+        }
+        fr_update_free(&up);
+        fr_sasrec_clients_destroy(cl);
+        fr_sasrec_destroy(&m);
+    }
+    fr_dataset_free(&ds);
+}
+
+/* Federated SASRec with windowed mini-batches learns the cycles too, the same on 1 and
+ * 2 threads. */
+static void test_federated_windows_learn_cycles(void **state) {
+    (void)state;
+    const char *data = write_cycles(300, 60);
+    const char *s[] = { "train.algorithm=fedavg", "train.rounds=150", "train.clients_per_round=32",
+                        "train.client_lr=1", "train.server_optimizer=adam", "train.server_lr=0.01",
+                        "eval.every=50", "model.maxlen=8", "train.window_stride=8", "train.batch_size=1" };
+    char d1[1024], d2[1024];
+    snprintf(d1, sizeof d1, "%s/win-1", tu_tmpdir());
+    snprintf(d2, sizeof d2, "%s/win-2", tu_tmpdir());
+    cJSON *f1 = train_with(data, d1, 1, s, 10);
+    cJSON *f2 = train_with(data, d2, 2, s, 10);
+    double hr = metric(f1, "sampled", "hr@10");
+    print_message("federated windows: sampled HR@10 %.3f\n", hr);
+    assert_true(hr > 0.9);
+    char *t1 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f1, "test"));
+    char *t2 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f2, "test"));
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
+    cJSON_Delete(f1);
+    cJSON_Delete(f2);
+}
+
 /* A user who touched every item leaves no negative to draw: a clear error. */
 static void test_user_with_every_item_is_an_error(void **state) {
     (void)state;
@@ -412,6 +480,8 @@ int main(void) {
         cmocka_unit_test(test_fedavg_round_equals_central_step),
         cmocka_unit_test(test_federated_learns_cycles),
         cmocka_unit_test(test_client_update_rows_and_prox),
+        cmocka_unit_test(test_client_windows_cover_history),
+        cmocka_unit_test(test_federated_windows_learn_cycles),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_tmpdir_cleanup();

@@ -48,7 +48,8 @@ typedef struct fr_config {
     char algorithm[32];              /* fedrecon|fedavg|central */
     int32_t rounds;                  /* 20 */
     int32_t clients_per_round;       /* 50 */
-    int32_t batch_size;              /* 5 */
+    int32_t batch_size;              /* 5: examples (MF) or windows (SASRec) per step */
+    int32_t window_stride;           /* SASRec clients: 0 = newest maxlen positions only */
     char weighting[16];              /* examples|uniform */
     char server_optimizer[16];       /* sgd|adam */
     double server_lr;                /* 1.0 */

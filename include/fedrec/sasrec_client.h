@@ -3,8 +3,11 @@
  *
  * A client update, from the global parameters, for train.client_epochs local epochs:
  * the user's training part s[0..n_train-1] gives inputs, next-item targets and one
- * negative per position (drawn uniformly from items the user never touched, stream
- * (seed, round, user, NEGATIVES)); BCE as centralized SASRec; the client optimizer
+ * negative per position. The newest maxlen positions are its one sample (one step per
+ * epoch), or with train.window_stride s > 0 windows of maxlen positions ending every s
+ * positions back over the whole history are, train.batch_size windows per step in a
+ * seeded order. Negatives are drawn uniformly from items the user never touched, stream
+ * (seed, round, user, NEGATIVES); BCE as centralized SASRec; the client optimizer
  * (SGD, or Adam started fresh every round) with FedProx's term mu/2 |w - w_global|^2
  * when train.prox_mu > 0. Only the rows of the item table the client touched (its items
  * and its negatives) and the dense tensors change, so it works on and sends only

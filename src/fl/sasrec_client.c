@@ -4,7 +4,11 @@
  * dense tensors and the item-table rows of its own items and negatives, never the
  * whole table. Its optimizer runs over those index ranges only, which is exact: an
  * untouched row has zero gradient, and a fresh optimizer leaves it where it was.
- * Leaves out: local mini-batches (one user is one sequence: one step per epoch).
+ * Local data: by default the client's newest maxlen positions form its one training
+ * sequence (the paper's SASRec), one step per epoch. With train.window_stride s > 0 the
+ * whole training history is used: windows of up to maxlen targets ending at the newest
+ * position, s positions earlier, 2s earlier, ... Each window is one sample; an epoch
+ * visits them in a seeded order, train.batch_size windows per local step.
  */
 #include "fedrec/sasrec_client.h"
 
@@ -24,7 +28,10 @@ typedef struct slot_ws {
     int32_t *rows;         /* [N+1] touched rows, ascending */
     int32_t n_rows;
     int64_t *rb, *re;      /* [N+2] index ranges: dense block + one per row */
-    int32_t *in, *tg, *ng; /* [maxlen], [maxlen], [epochs x maxlen] */
+    int32_t *in, *tg, *ng; /* [T], [T], [epochs x T]: every window's positions, T <= max_pos */
+    int32_t *win_len;      /* [max_win] positions of each window (offsets are cumulative) */
+    int64_t *win_off;      /* [max_win] */
+    int32_t *order;        /* [max_win] the epoch's window order */
     int32_t *cand;         /* [1 + negatives] */
     float *cscore;         /* [1 + negatives] */
 } slot_ws;
@@ -35,6 +42,8 @@ struct fr_sasrec_clients {
     const fr_config *c;
     int slots;
     int64_t P, item_off, dense_off;  /* dense tensors occupy [dense_off, P) */
+    int64_t max_pos;                 /* most positions a client's windows hold */
+    int32_t max_win;                 /* most windows a client has */
     slot_ws *ws;
 };
 
@@ -52,6 +61,9 @@ static void slot_free(slot_ws *w) {
     fr_free(w->tg);
     fr_free(w->ng);
     fr_free(w->cand);
+    fr_free(w->win_len);
+    fr_free(w->win_off);
+    fr_free(w->order);
     fr_free(w->cscore);
 }
 
@@ -61,6 +73,20 @@ void fr_sasrec_clients_destroy(fr_sasrec_clients *cl) {
         for (int s = 0; s < cl->slots; s++) slot_free(&cl->ws[s]);
     fr_free(cl->ws);
     fr_free(cl);
+}
+
+/* The windows of a user with n_train training items: targets are positions 1..n-1;
+ * window k ends at n-1-k*stride (stride 0: only k = 0) and holds up to L positions.
+ * Returns the number of windows; *positions gets their total. */
+static int32_t count_windows(int64_t n_train, int64_t L, int64_t stride, int64_t *positions) {
+    int32_t k = 0;
+    *positions = 0;
+    for (int64_t end = n_train - 1; end >= 1; end -= stride) {
+        *positions += end < L ? end : L;
+        k++;
+        if (stride <= 0) break;
+    }
+    return k;
 }
 
 fr_status fr_sasrec_clients_create(fr_sasrec_clients **out, const fr_sasrec *m,
@@ -79,10 +105,20 @@ fr_status fr_sasrec_clients_create(fr_sasrec_clients **out, const fr_sasrec *m,
     cl->ws = fr_calloc((size_t)slots, sizeof *cl->ws);
     fr_status st = cl->ws ? FR_OK : fr_nomem(err, "SASRec client slots", 0);
     const int64_t N = ds->n_items, L = c->maxlen, E = c->client_epochs;
+    cl->max_pos = 1;
+    cl->max_win = 1;
+    for (int32_t u = 0; u < ds->n_users; u++) {
+        int64_t pos;
+        int32_t k = count_windows(fr_loo_split(fr_dataset_user(ds, u)).n_train, L, c->window_stride, &pos);
+        if (k > cl->max_win) cl->max_win = k;
+        if (pos > cl->max_pos) cl->max_pos = pos;
+    }
+    const int64_t T = cl->max_pos;
+    const int32_t B = c->batch_size < cl->max_win ? c->batch_size : cl->max_win;
     fr_optim_kind kind = strcmp(c->client_optimizer, "adam") == 0 ? FR_OPTIM_ADAM : FR_OPTIM_SGD;
     for (int s = 0; s < slots && st == FR_OK; s++) {
         slot_ws *w = &cl->ws[s];
-        st = fr_sasrec_work_create(&w->work, m, 1, L, err);
+        st = fr_sasrec_work_create(&w->work, m, B, (int64_t)B * L, err);
         if (st == FR_OK)
             st = fr_optim_init(&w->opt, kind, cl->P, c->client_lr, 0.0, 0.9, 0.999, 1e-8, err);
         if (st != FR_OK) break;
@@ -93,13 +129,17 @@ fr_status fr_sasrec_clients_create(fr_sasrec_clients **out, const fr_sasrec *m,
         w->rows = fr_alloc((size_t)N + 1, sizeof(int32_t));
         w->rb = fr_alloc((size_t)N + 2, sizeof(int64_t));
         w->re = fr_alloc((size_t)N + 2, sizeof(int64_t));
-        w->in = fr_alloc((size_t)L, sizeof(int32_t));
-        w->tg = fr_alloc((size_t)L, sizeof(int32_t));
-        w->ng = fr_alloc((size_t)(E * L), sizeof(int32_t));
+        w->in = fr_alloc((size_t)T, sizeof(int32_t));
+        w->tg = fr_alloc((size_t)T, sizeof(int32_t));
+        w->ng = fr_alloc((size_t)(E * T), sizeof(int32_t));
+        w->win_len = fr_alloc((size_t)cl->max_win, sizeof(int32_t));
+        w->win_off = fr_alloc((size_t)cl->max_win, sizeof(int64_t));
+        w->order = fr_alloc((size_t)cl->max_win, sizeof(int32_t));
         w->cand = fr_alloc((size_t)c->eval_negatives + 1, sizeof(int32_t));
         w->cscore = fr_alloc((size_t)c->eval_negatives + 1, sizeof(float));
         if (!w->local || !w->grad || !w->mark || !w->seen || !w->rows || !w->rb || !w->re ||
-            !w->in || !w->tg || !w->ng || !w->cand || !w->cscore)
+            !w->in || !w->tg || !w->ng || !w->cand || !w->cscore || !w->win_len ||
+            !w->win_off || !w->order)
             st = fr_nomem(err, "SASRec client workspace", (size_t)cl->P * 16);
     }
     if (st != FR_OK) {
@@ -110,31 +150,40 @@ fr_status fr_sasrec_clients_create(fr_sasrec_clients **out, const fr_sasrec *m,
     return FR_OK;
 }
 
-/* The client's sequence and every epoch's negatives; marks the rows they touch and
- * returns the number of positions T. */
-static int64_t build_sequence(slot_ws *w, const fr_sasrec_clients *cl, fr_user_view v,
-                              uint32_t round) {
+/* The client's windows and every epoch's negatives (epoch-major, then the windows'
+ * positions in order); marks the rows they touch and returns the number of windows
+ * (*positions: their positions T). */
+static int32_t build_windows(slot_ws *w, const fr_sasrec_clients *cl, fr_user_view v,
+                             uint32_t round, int64_t *positions) {
     const fr_config *c = cl->c;
     const int64_t n = fr_loo_split(v).n_train, L = c->maxlen;
-    int64_t t = n - 1 < L ? n - 1 : L;
+    int64_t t = 0;
+    int32_t k = 0;
+    for (int64_t end = n - 1; end >= 1; end -= c->window_stride) {
+        const int64_t len = end < L ? end : L;  /* targets end-len+1 .. end */
+        w->win_off[k] = t;
+        w->win_len[k++] = (int32_t)len;
+        for (int64_t j = 0; j < len; j++, t++) {
+            w->in[t] = v.item[end - len + j];
+            w->tg[t] = v.item[end - len + 1 + j];
+            w->mark[w->in[t] + 1] = w->mark[w->tg[t] + 1] = 1;
+        }
+        if (c->window_stride <= 0) break;
+    }
     for (int64_t j = 0; j < v.n; j++) w->seen[v.item[j]] = 1;
     fr_rng rng;
     fr_rng_init(&rng, c->seed, round, (uint32_t)v.user, FR_PURPOSE_NEGATIVES);
-    for (int64_t j = 0; j < t; j++) {
-        w->in[j] = v.item[n - 1 - t + j];
-        w->tg[j] = v.item[n - t + j];
-        w->mark[w->in[j] + 1] = w->mark[w->tg[j] + 1] = 1;
-    }
     for (int64_t e = 0; e < c->client_epochs; e++)
         for (int64_t j = 0; j < t; j++) {
             int32_t x;
             do x = (int32_t)fr_rng_below(&rng, (uint32_t)cl->ds->n_items);
             while (w->seen[x]);
-            w->ng[e * L + j] = x;
+            w->ng[e * t + j] = x;
             w->mark[x + 1] = 1;
         }
     for (int64_t j = 0; j < v.n; j++) w->seen[v.item[j]] = 0;
-    return t;
+    *positions = t;
+    return k;
 }
 
 /* rows = marked rows ascending (marks cleared); ranges = dense block + each row. */
@@ -203,9 +252,9 @@ fr_status fr_sasrec_client_update(void *ctx, int slot, const float *params, int3
     slot_ws *w = &cl->ws[slot];
     const fr_config *c = cl->c;
     const int C = cl->m->cfg.dim;
-    const int64_t L = c->maxlen;
     fr_user_view v = fr_dataset_user(cl->ds, user);
-    int64_t t = build_sequence(w, cl, v, round);
+    int64_t t;
+    const int32_t nw = build_windows(w, cl, v, round, &t);
     int n_ranges;
     int32_t nr = collect_ranges(w, cl, &n_ranges);
     fr_status st = fr_update_reserve(up, &cl->m->layout, nr, err);
@@ -219,23 +268,38 @@ fr_status fr_sasrec_client_update(void *ctx, int slot, const float *params, int3
     if (w->opt.v)
         for (int k = 0; k < n_ranges; k++)
             memset(w->opt.v + w->rb[k], 0, (size_t)(w->re[k] - w->rb[k]) * sizeof(float));
+    fr_rng order_rng;
+    fr_rng_init(&order_rng, c->seed, round, (uint32_t)user, FR_PURPOSE_SHUFFLE);
+    for (int32_t k = 0; k < nw; k++) w->order[k] = k;
     double loss = 0.0;
     for (int32_t e = 0; e < c->client_epochs && t > 0; e++) {
-        for (int k = 0; k < n_ranges; k++)
-            memset(w->grad + w->rb[k], 0, (size_t)(w->re[k] - w->rb[k]) * sizeof(float));
-        fr_rng drop;
-        fr_rng_init(&drop, c->seed + (uint64_t)e * 0x9E3779B97F4A7C15ULL, round, (uint32_t)user,
-                    FR_PURPOSE_DROPOUT);
-        fr_sasrec_work_clear(w->work);
-        st = fr_sasrec_work_add(w->work, w->in, w->tg, w->ng + e * L, t, &drop, err);
-        if (st != FR_OK) return st;
-        loss += fr_sasrec_forward(w->work, cl->m, w->local, 1);
-        fr_sasrec_backward(w->work, cl->m, w->local, w->grad, NULL, (float)(1.0 / (double)t));
-        if (c->prox_mu > 0.0) /* FedProx: d/dw mu/2 |w - w_global|^2 */
+        if (nw > 1) fr_rng_shuffle_i32(&order_rng, w->order, nw);
+        for (int32_t b0 = 0; b0 < nw; b0 += c->batch_size) {
+            const int32_t b1 = b0 + c->batch_size < nw ? b0 + c->batch_size : nw;
             for (int k = 0; k < n_ranges; k++)
-                for (int64_t i = w->rb[k]; i < w->re[k]; i++)
-                    w->grad[i] += (float)(c->prox_mu * ((double)w->local[i] - params[i]));
-        fr_optim_step_ranges(&w->opt, w->local, w->grad, w->rb, w->re, n_ranges);
+                memset(w->grad + w->rb[k], 0, (size_t)(w->re[k] - w->rb[k]) * sizeof(float));
+            fr_sasrec_work_clear(w->work);
+            int64_t pos = 0;
+            for (int32_t b = b0; b < b1 && st == FR_OK; b++) {
+                const int32_t win = w->order[b];
+                const int64_t o = w->win_off[win];
+                /* one dropout stream per (epoch, window), whatever the batching */
+                fr_rng drop;
+                fr_rng_init(&drop, c->seed + ((uint64_t)e * (uint64_t)nw + (uint64_t)win) * 0x9E3779B97F4A7C15ULL,
+                            round, (uint32_t)user, FR_PURPOSE_DROPOUT);
+                st = fr_sasrec_work_add(w->work, w->in + o, w->tg + o, w->ng + e * t + o,
+                                        w->win_len[win], &drop, err);
+                pos += w->win_len[win];
+            }
+            if (st != FR_OK) return st;
+            loss += fr_sasrec_forward(w->work, cl->m, w->local, 1);
+            fr_sasrec_backward(w->work, cl->m, w->local, w->grad, NULL, (float)(1.0 / (double)pos));
+            if (c->prox_mu > 0.0) /* FedProx: d/dw mu/2 |w - w_global|^2 */
+                for (int k = 0; k < n_ranges; k++)
+                    for (int64_t i = w->rb[k]; i < w->re[k]; i++)
+                        w->grad[i] += (float)(c->prox_mu * ((double)w->local[i] - params[i]));
+            fr_optim_step_ranges(&w->opt, w->local, w->grad, w->rb, w->re, n_ranges);
+        }
     }
     /* delta = local - global: dense tensors in layout order, then the touched rows */
     const int64_t dense = cl->P - cl->dense_off;

@@ -100,7 +100,11 @@ const fr_config_field fr_config_fields[] = {
     INT_ROW("train", "rounds", rounds, "20", 0, 10000000, "federated rounds"),
     INT_ROW("train", "clients_per_round", clients_per_round, "50", 1, 10000000,
             "clients sampled per round"),
-    INT_ROW("train", "batch_size", batch_size, "5", 1, 1000000, "client batch size"),
+    INT_ROW("train", "batch_size", batch_size, "5", 1, 1000000,
+            "client batch size (MF: examples; SASRec: windows, see window_stride)"),
+    INT_ROW("train", "window_stride", window_stride, "0", 0, 1000000,
+            "SASRec clients: 0 = train on the newest maxlen positions only; s > 0 = windows "
+            "of maxlen positions every s positions back over the whole history"),
     CHOICE_ROW("train", "weighting", weighting, "examples", "examples|uniform",
                "how client updates are weighted in the average"),
     CHOICE_ROW("train", "server_optimizer", server_optimizer, "sgd", "sgd|adam|yogi",
