@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "fedrec/alloc.h"
@@ -157,7 +158,7 @@ static void assert_metrics_equal(const fr_rank_metrics *a, const fr_rank_metrics
 }
 
 static fr_rank_eval_opts opts(fr_eval_split split, int32_t n_neg, int full, int n_slots) {
-    fr_rank_eval_opts o = { split, n_neg, full, 0, 42, n_slots };
+    fr_rank_eval_opts o = { split, n_neg, full, 0, 42, n_slots, 0 };
     return o;
 }
 
@@ -194,6 +195,47 @@ static void test_oracle_ranks_first(void **state) {
             assert_true(m[k]->mrr == (double)eligible);      /* MRR = 1 */
         }
     }
+    fr_dataset_free(&ds);
+}
+
+/* Paired negatives: validation and test draw 2 n negatives from one stream, the first
+ * half for validation and the second for test; the halves are disjoint and avoid the
+ * user's items. */
+static void test_paired_negatives(void **state) {
+    (void)state;
+    fr_dataset ds;
+    make_random_ds(&ds, 30, 60, 8, 3);
+    enum { NNEG = 12 };
+    call_rec *rec[2] = { calloc((size_t)ds.n_users, sizeof(call_rec)),
+                         calloc((size_t)ds.n_users, sizeof(call_rec)) };
+    assert_true(rec[0] && rec[1]);
+    for (int split = 0; split < 2; split++) {
+        fr_rank_eval_opts o = opts(split ? FR_EVAL_TEST : FR_EVAL_VALID, NNEG, 0, 2);
+        o.paired = 1;
+        test_ctx c = ctx_for(&ds, o.split, HASH, &o, rec[split]);
+        fr_rank_eval_result res;
+        fr_error err;
+        assert_int_equal(fr_rank_eval(&res, &ds, &o, test_score, &c, &err), FR_OK);
+    }
+    int checked = 0;
+    for (int32_t u = 0; u < ds.n_users; u++) {
+        fr_user_view v = fr_dataset_user(&ds, u);
+        if (v.n < 3) continue;
+        int32_t want[2 * NNEG];
+        fr_error err;
+        assert_int_equal(fr_sample_negatives(want, 2 * NNEG, v, ds.n_items, 42, &err), FR_OK);
+        for (int split = 0; split < 2; split++) {
+            const call_rec *r = &rec[split][u];
+            assert_int_equal(r->n_sampled, NNEG + 1);
+            assert_memory_equal(r->sampled + 1, want + split * NNEG, NNEG * sizeof(int32_t));
+        }
+        for (int i = 0; i < NNEG; i++)
+            for (int j = 0; j < NNEG; j++) assert_int_not_equal(rec[0][u].sampled[1 + i], rec[1][u].sampled[1 + j]);
+        checked++;
+    }
+    assert_true(checked > 10);
+    free(rec[0]);
+    free(rec[1]);
     fr_dataset_free(&ds);
 }
 
@@ -524,6 +566,7 @@ static void test_metrics_json(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oracle_ranks_first),
+        cmocka_unit_test(test_paired_negatives),
         cmocka_unit_test(test_adversary_ranks_last),
         cmocka_unit_test(test_full_rank_excludes_own_items),
         cmocka_unit_test(test_valid_and_test_inputs),

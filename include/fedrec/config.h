@@ -34,7 +34,10 @@ typedef struct fr_config {
     double synth_mean_per_user, synth_zipf, synth_noise;
     int32_t synth_min_per_user;
     /* [model] */
-    char model[16];                  /* mf|sasrec */
+    char model[16];                  /* mf|sasrec|ncf */
+    char scorer[8];                  /* ncf: dot|affine|mlp */
+    int32_t mlp_layers;              /* ncf: hidden layers (dim, dim/2, dim/4) */
+    int32_t mlp_relu;                /* ncf: 0/1 ReLU between them */
     int32_t dim;                     /* K, latent factors: 50 */
     int32_t bias;                    /* 0/1: global mean + user and item biases */
     double l2;                       /* L2 on the touched parameters, 0 */
@@ -45,10 +48,12 @@ typedef struct fr_config {
     char norm[8];                    /* post|pre: layer-norm placement */
     double l2_emb;                   /* L2 on the item embedding table, 0 */
     /* [train] */
-    char algorithm[32];              /* fedrecon|fedavg|central */
+    char algorithm[32];              /* fedrecon|fedavg|pfedrec|central */
     int32_t rounds;                  /* 20 */
     int32_t clients_per_round;       /* 50 */
     int32_t batch_size;              /* 5: examples (MF) or windows (SASRec) per step */
+    int32_t negatives;               /* ncf: sampled negatives per positive: 4 */
+    double lr_eta;                   /* ncf: item/user learning-rate multiple: 80 */
     int32_t window_stride;           /* SASRec clients: 0 = newest maxlen positions only */
     char weighting[16];              /* examples|uniform */
     char server_optimizer[16];       /* sgd|adam */
@@ -95,6 +100,7 @@ typedef struct fr_config {
     int32_t eval_users;              /* validation on a seeded sample of users (0 = all) */
     int32_t eval_patience;           /* stop after this many evaluations without a better
                                         validation figure (0 = never) */
+    int32_t eval_paired_negatives;   /* 1: 2 x negatives once, valid half / test half */
     int32_t eval_keep_best;          /* 1: keep the best validated parameters; 0: the last */
     /* [run] */
     uint64_t seed;                   /* 42 */

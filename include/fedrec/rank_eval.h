@@ -37,6 +37,9 @@ typedef struct fr_rank_eval_opts {
     int32_t max_users;    /* 0: all eligible users; else a seeded sample of this many */
     uint64_t seed;        /* negatives and the user sample */
     int n_slots;          /* threads that may call score at once (>= 1) */
+    int paired;           /* 1: draw 2 n_neg negatives once per user; validation ranks
+                             against the first n_neg, test against the last (disjoint
+                             sets, as PFedRec's and GPFedRec's code) */
 } fr_rank_eval_opts;
 
 typedef struct fr_rank_eval_result {

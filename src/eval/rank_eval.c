@@ -11,6 +11,8 @@
  * Random streams (Philox, rng.h), all with purpose FR_PURPOSE_EVAL:
  *   test negatives        fr_sample_negatives with seed             -> (seed, 0, user)
  *   validation negatives  fr_sample_negatives with seed ^ VALID_SALT -> (seed^salt, 0, user)
+ *   paired negatives      2 x n_neg from (seed, 0, user): validation the first half,
+ *                         test the second (the two sets are disjoint)
  *   the max_users sample  (seed, 1, 0): round 1 keeps it apart from user 0's negatives
  *
  * Dimension letters: N items, U evaluated users, S slots (threads).
@@ -66,7 +68,7 @@ static fr_status ws_init(eval_ws *w, int n_slots, int32_t n_neg, int full, int32
         slot_ws *z = &w->slot[s];
         z->scores = fr_alloc(n_scores, sizeof(float));
         if (!z->scores) goto nomem;
-        if (n_neg > 0 && !(z->cands = fr_alloc((size_t)n_neg + 1, sizeof(int32_t)))) goto nomem;
+        if (n_neg > 0 && !(z->cands = fr_alloc(2 * (size_t)n_neg + 1, sizeof(int32_t)))) goto nomem;
         if (full) {
             z->all = fr_alloc((size_t)n_items, sizeof(int32_t));
             z->seen = fr_calloc((size_t)n_items, 1);
@@ -124,8 +126,14 @@ static fr_status eval_user(int64_t *rank_s, int64_t *rank_f, slot_ws *z, int slo
     fr_status st;
     if (o->n_neg > 0) {
         z->cands[0] = target;
-        uint64_t seed = valid ? o->seed ^ VALID_SALT : o->seed;
-        st = fr_sample_negatives(z->cands + 1, o->n_neg, v, ds->n_items, seed, &z->err);
+        if (o->paired) { /* 2 n_neg at once: the first half validates, the second tests */
+            st = fr_sample_negatives(z->cands + 1, 2 * o->n_neg, v, ds->n_items, o->seed, &z->err);
+            if (st == FR_OK && !valid)
+                memmove(z->cands + 1, z->cands + 1 + o->n_neg, (size_t)o->n_neg * sizeof(int32_t));
+        } else {
+            uint64_t seed = valid ? o->seed ^ VALID_SALT : o->seed;
+            st = fr_sample_negatives(z->cands + 1, o->n_neg, v, ds->n_items, seed, &z->err);
+        }
         if (st != FR_OK) return st;
         st = score(ctx, slot, v.user, v.item, len, z->cands, o->n_neg + 1, z->scores, &z->err);
         if (st != FR_OK) return st;

@@ -287,7 +287,8 @@ static fr_status score_fn(void *ctx, int slot, int32_t user, const int32_t *hist
 static fr_status evaluate(sasrec_run *r, const float *params, fr_eval_split split, int full,
                           int32_t max_users, fr_rank_eval_result *res, fr_error *err) {
     score_ctx sc = { r, params };
-    fr_rank_eval_opts o = { split, r->c->eval_negatives, full, max_users, r->c->seed, r->threads };
+    fr_rank_eval_opts o = { split, r->c->eval_negatives, full, max_users, r->c->seed, r->threads,
+                            r->c->eval_paired_negatives };
     return fr_rank_eval(res, &r->ds, &o, score_fn, &sc, err);
 }
 

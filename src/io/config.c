@@ -79,7 +79,13 @@ const fr_config_field fr_config_fields[] = {
     DBL_ROW("synthetic", "noise", synth_noise, "0.3", 0, INFINITY, FR_CFG_OPEN_MAX,
             "std of the rating noise before rounding"),
 
-    CHOICE_ROW("model", "model", model, "mf", "mf|sasrec", "model family"),
+    CHOICE_ROW("model", "model", model, "mf", "mf|sasrec|ncf",
+               "model family: explicit-rating MF, SASRec, or an implicit-feedback scorer"),
+    CHOICE_ROW("model", "scorer", scorer, "mlp", "dot|affine|mlp",
+               "ncf: dot (FedMF), affine on the item (PFedRec), MLP on [user; item] (FedNCF)"),
+    INT_ROW("model", "mlp_layers", mlp_layers, "3", 0, 3,
+            "ncf: hidden layers of the MLP, widths dim, dim/2, dim/4"),
+    BOOL_ROW("model", "mlp_relu", mlp_relu, "true", "ncf: ReLU between MLP layers (false: linear)"),
     INT_ROW("model", "dim", dim, "50", 1, 4096, "latent factors K"),
     BOOL_ROW("model", "bias", bias, "false", "global mean plus user and item biases"),
     DBL_ROW("model", "l2", l2, "0", 0, INFINITY, FR_CFG_OPEN_MAX, "L2 on the touched parameters"),
@@ -95,8 +101,11 @@ const fr_config_field fr_config_fields[] = {
     DBL_ROW("model", "l2_emb", l2_emb, "0", 0, INFINITY, FR_CFG_OPEN_MAX,
             "SASRec: L2 on the item embedding table"),
 
-    CHOICE_ROW("train", "algorithm", algorithm, "fedrecon", "fedrecon|fedavg|central",
+    CHOICE_ROW("train", "algorithm", algorithm, "fedrecon", "fedrecon|fedavg|pfedrec|central",
                "training algorithm"),
+    INT_ROW("train", "negatives", negatives, "4", 1, 1000, "ncf: sampled negatives per positive"),
+    DBL_ROW("train", "lr_eta", lr_eta, "80", 1, INFINITY, 0,
+            "ncf clients: item lr = client_lr*(items*lr_eta - 1), user lr = client_lr*(lr_eta - 1)"),
     INT_ROW("train", "rounds", rounds, "20", 0, 10000000, "federated rounds"),
     INT_ROW("train", "clients_per_round", clients_per_round, "50", 1, 10000000,
             "clients sampled per round"),
@@ -188,6 +197,9 @@ const fr_config_field fr_config_fields[] = {
     INT_ROW("eval", "patience", eval_patience, "0", 0, I32_MAX,
             "stop after this many validations without a better figure (HR@10; MF: -loss) (0 = never)"),
 
+    BOOL_ROW("eval", "paired_negatives", eval_paired_negatives, "false",
+             "ranking: draw 2 x negatives once per user, the first half for validation and "
+             "the second for test (PFedRec/GPFedRec's protocol)"),
     BOOL_ROW("eval", "keep_best", eval_keep_best, "true",
              "keep (and test) the parameters of the best validation, not the last ones"),
 
