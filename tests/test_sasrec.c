@@ -310,6 +310,26 @@ static void test_fedavg_round_equals_central_step(void **state) {
 
 /* Federated SASRec learns the planted cycles, synchronously and asynchronously, with
  * the same bits on one and two threads. */
+/* Trains federated SASRec with settings s[n] on 1 and 2 threads: sampled HR@10 above
+ * 0.9, and the same test figures on both. */
+static void check_learns_on_threads(const char *data, const char *name, const char **s, int n) {
+    char d1[1024], d2[1024];
+    snprintf(d1, sizeof d1, "%s/%s-1", tu_tmpdir(), name);
+    snprintf(d2, sizeof d2, "%s/%s-2", tu_tmpdir(), name);
+    cJSON *f1 = train_with(data, d1, 1, s, n);
+    cJSON *f2 = train_with(data, d2, 2, s, n);
+    double hr = metric(f1, "sampled", "hr@10");
+    print_message("%s: sampled HR@10 %.3f full HR@1 %.3f\n", name, hr, metric(f1, "full", "hr@1"));
+    assert_true(hr > 0.9);
+    char *t1 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f1, "test"));
+    char *t2 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f2, "test"));
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
+    cJSON_Delete(f1);
+    cJSON_Delete(f2);
+}
+
 static void test_federated_learns_cycles(void **state) {
     (void)state;
     const char *data = write_cycles(300, 60);
@@ -319,24 +339,8 @@ static void test_federated_learns_cycles(void **state) {
     const char *async[] = { "train.algorithm=fedavg", "train.rounds=150", "train.mode=async",
                             "async.concurrency=48", "async.buffer=32", "train.client_lr=1",
                             "train.server_optimizer=adam", "train.server_lr=0.01", "eval.every=50" };
-    for (int k = 0; k < 2; k++) {
-        char d1[1024], d2[1024];
-        snprintf(d1, sizeof d1, "%s/fed%d-1", tu_tmpdir(), k);
-        snprintf(d2, sizeof d2, "%s/fed%d-2", tu_tmpdir(), k);
-        cJSON *f1 = train_with(data, d1, 1, k ? async : sync, k ? 9 : 7);
-        cJSON *f2 = train_with(data, d2, 2, k ? async : sync, k ? 9 : 7);
-        double hr = metric(f1, "sampled", "hr@10");
-        print_message("federated %s: sampled HR@10 %.3f full HR@1 %.3f\n", k ? "async" : "sync", hr,
-                      metric(f1, "full", "hr@1"));
-        assert_true(hr > 0.9);
-        char *t1 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f1, "test"));
-        char *t2 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f2, "test"));
-        assert_string_equal(t1, t2);
-        free(t1);
-        free(t2);
-        cJSON_Delete(f1);
-        cJSON_Delete(f2);
-    }
+    check_learns_on_threads(data, "fed-sync", sync, 7);
+    check_learns_on_threads(data, "fed-async", async, 9);
 }
 
 /* A client sends only rows it touched (its items and negatives), and FedProx's term
@@ -435,21 +439,7 @@ static void test_federated_windows_learn_cycles(void **state) {
     const char *s[] = { "train.algorithm=fedavg", "train.rounds=150", "train.clients_per_round=32",
                         "train.client_lr=1", "train.server_optimizer=adam", "train.server_lr=0.01",
                         "eval.every=50", "model.maxlen=8", "train.window_stride=8", "train.batch_size=1" };
-    char d1[1024], d2[1024];
-    snprintf(d1, sizeof d1, "%s/win-1", tu_tmpdir());
-    snprintf(d2, sizeof d2, "%s/win-2", tu_tmpdir());
-    cJSON *f1 = train_with(data, d1, 1, s, 10);
-    cJSON *f2 = train_with(data, d2, 2, s, 10);
-    double hr = metric(f1, "sampled", "hr@10");
-    print_message("federated windows: sampled HR@10 %.3f\n", hr);
-    assert_true(hr > 0.9);
-    char *t1 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f1, "test"));
-    char *t2 = cJSON_PrintUnformatted(cJSON_GetObjectItem(f2, "test"));
-    assert_string_equal(t1, t2);
-    free(t1);
-    free(t2);
-    cJSON_Delete(f1);
-    cJSON_Delete(f2);
+    check_learns_on_threads(data, "fed-windows", s, 10);
 }
 
 /* A user who touched every item leaves no negative to draw: a clear error. */

@@ -24,8 +24,8 @@
  * when every client trains every round; with fewer, a client's own starting table may
  * be older). Central: one user table, one item table and
  * one scorer trained with Adam on all users' examples.
- * Leaves out: GPFedRec and UFGraphFR (the user-relation graph is graph.h's, not yet
- * wired here), and differential-privacy noise.
+ * Leaves out: GPFedRec and UFGraphFR (graph-guided aggregation, not yet here), and
+ * differential-privacy noise.
  */
 #include <math.h>
 #include <omp.h>
