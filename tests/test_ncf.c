@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <string.h>
+#include "fedrec/loss.h"
 #include "fedrec/ncf.h"
 
 #define GRAD_TOL 5e-3

@@ -9,6 +9,7 @@
  *   InfoNCE (van den Oord et al. 2018, eq. 4): L = -(1/n) sum_i log softmax(z_i / t)[0],
  *       z_i = [positive, M negatives]
  *   Softmax cross-entropy over C classes:     L = -(1/n) sum_i log softmax(z_i)[y_i]
+ *   BCE on labelled logits (the NCF family):  L = (1/n) sum_i softplus(z_i) - y_i z_i
  * with s the logistic sigmoid. Logs of sigmoids use log s(x) = -softplus(-x), stable
  * for any x.
  * Dimension letters: n rows, M negatives per row, C classes.
@@ -25,5 +26,8 @@ double fr_bpr_loss(float *dpos, float *dneg, const float *pos, const float *neg,
 double fr_infonce_loss(float *dz, const float *z, int64_t n, int64_t m, double temperature);
 /* z[n x C], y[n] in [0, C); dz may be NULL. */
 double fr_softmax_ce_loss(float *dz, const float *z, const int32_t *y, int64_t n, int64_t c);
+/* z[n] logits, y[n] labels in {0, 1}; OVERWRITES dz[n] = (s(z) - y) / n (not NULL)
+ * and returns the SUM of the per-row losses (a client adds batches up). */
+double fr_bce_logits(float *dz, const float *z, const float *y, int64_t n);
 
 #endif

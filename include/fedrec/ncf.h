@@ -11,7 +11,7 @@
  * item's row of the item table. Zhang et al. (PFedRec, IJCAI 2023; GPFedRec, KDD 2024)
  * and He et al. (NCF, WWW 2017) for the shapes.
  *
- * Scorer parameters s[] are one flat vector: per layer W [in x out] then b [out]. They
+ * The loss is fr_bce_logits (loss.h). Scorer parameters s[] are one flat vector: per layer W [in x out] then b [out]. They
  * are initialised as PyTorch's nn.Linear: U(-1/sqrt(in), 1/sqrt(in)) for W and b.
  * Dimension letters: N examples in a batch, K the embedding size.
  */
@@ -57,10 +57,5 @@ void fr_ncf_forward(fr_ncf_work *w, const fr_ncf_cfg *c, const float *s, const f
 void fr_ncf_backward(fr_ncf_work *w, const fr_ncf_cfg *c, const float *s, const float *u,
                      const float *q, int64_t n, const float *dz, float *ds, float *du,
                      float *dq);
-
-/* Mean binary cross-entropy with logits over n examples, labels y[N] in {0, 1}:
- * L = (1/n) sum softplus(z) - y z, computed stably; dz[N] = (sigmoid(z) - y) / n.
- * Returns the SUM (not the mean) of the per-example losses. */
-double fr_bce_logits(float *dz, const float *z, const float *y, int64_t n);
 
 #endif

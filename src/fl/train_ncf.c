@@ -37,6 +37,7 @@
 #include "fedrec/checkpoint.h"
 #include "fedrec/engine.h"
 #include "fedrec/fileio.h"
+#include "fedrec/loss.h"
 #include "fedrec/ncf.h"
 #include "fedrec/nn.h"
 #include "fedrec/optim.h"

@@ -183,16 +183,3 @@ void fr_ncf_backward(fr_ncf_work *w, const fr_ncf_cfg *c, const float *s, const 
         memcpy(dq + i * K, dx + i * 2 * K + K, (size_t)K * sizeof(float));
     }
 }
-
-double fr_bce_logits(float *dz, const float *z, const float *y, int64_t n) {
-    double sum = 0.0;
-    const double inv = n > 0 ? 1.0 / (double)n : 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const double x = z[i];
-        /* softplus(x) - y x = max(x, 0) - y x + log(1 + exp(-|x|)) */
-        sum += (x > 0 ? x : 0.0) - y[i] * x + log1p(exp(-fabs(x)));
-        const double p = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-        dz[i] = (float)((p - y[i]) * inv);
-    }
-    return sum;
-}

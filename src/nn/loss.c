@@ -1,4 +1,4 @@
-/* loss.c - BCE on sampled negatives, BPR, InfoNCE and softmax cross-entropy (loss.h
+/* loss.c - BCE on sampled negatives and on labelled logits, BPR, InfoNCE and softmax cross-entropy (loss.h
  * gives each equation and its source).
  * Leaves out: label smoothing and sampled-softmax corrections (logQ); they arrive with
  * the models that need them. */
@@ -75,4 +75,14 @@ double fr_softmax_ce_loss(float *dz, const float *z, const int32_t *y, int64_t n
     for (int64_t i = 0; i < n; i++)
         loss += row_nll(dz ? dz + i * c : NULL, z + i * c, c, y[i], 1.0, 1.0 / (double)n);
     return loss / (double)n;
+}
+
+double fr_bce_logits(float *dz, const float *z, const float *y, int64_t n) {
+    double sum = 0.0;
+    const double inv = n > 0 ? 1.0 / (double)n : 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += softplus((double)z[i]) - y[i] * (double)z[i];
+        dz[i] = (float)((sigmoid(z[i]) - y[i]) * inv);
+    }
+    return sum;
 }
