@@ -343,6 +343,26 @@ static void test_federated_learns_cycles(void **state) {
     check_learns_on_threads(data, "fed-async", async, 9);
 }
 
+/* One client update of user 3 on ds with SASRec (dim 8, one block, the config's maxlen)
+ * and settings sets[n]; the caller frees *up. */
+static void one_client_update(const fr_dataset *ds, const char *const *sets, int n, int want_score,
+                              fr_update *up) {
+    fr_config c;
+    fr_config_defaults(&c);
+    const char *base[] = { "model.model=sasrec", "model.dim=8", "model.blocks=1" };
+    for (int i = 0; i < 3; i++) assert_int_equal(fr_config_set(&c, base[i], NULL), FR_OK);
+    for (int i = 0; i < n; i++) assert_int_equal(fr_config_set(&c, sets[i], NULL), FR_OK);
+    fr_sasrec_cfg cfg = { ds->n_items, 8, 1, 1, c.maxlen, 0.0f, FR_ACT_RELU, 1, 1e-8f };
+    fr_sasrec m;
+    assert_int_equal(fr_sasrec_create(&m, &cfg, 1, NULL), FR_OK);
+    fr_sasrec_clients *cl;
+    assert_int_equal(fr_sasrec_clients_create(&cl, &m, ds, &c, 1, NULL), FR_OK);
+    memset(up, 0, sizeof *up);
+    assert_int_equal(fr_sasrec_client_update(cl, 0, m.params, 3, 1, want_score, up, NULL), FR_OK);
+    fr_sasrec_clients_destroy(cl);
+    fr_sasrec_destroy(&m);
+}
+
 /* A client sends only rows it touched (its items and negatives), and FedProx's term
  * keeps several local epochs closer to the global model. */
 static void test_client_update_rows_and_prox(void **state) {
@@ -351,20 +371,10 @@ static void test_client_update_rows_and_prox(void **state) {
     assert_int_equal(fr_dataset_load(write_cycles(20, 60), FR_FORMAT_SEQ, &ds, NULL), FR_OK);
     double norms[2];
     for (int k = 0; k < 2; k++) {
-        fr_config c;
-        fr_config_defaults(&c);
-        const char *sets[] = { "model.model=sasrec", "model.dim=8", "model.blocks=1", "model.maxlen=16",
-                               "train.client_epochs=4", "train.client_lr=0.5", "eval.negatives=10" };
-        for (int i = 0; i < 7; i++) assert_int_equal(fr_config_set(&c, sets[i], NULL), FR_OK);
-        assert_int_equal(fr_config_set(&c, k ? "train.prox_mu=1" : "train.prox_mu=0", NULL), FR_OK);
-        fr_sasrec_cfg cfg = { ds.n_items, 8, 1, 1, 16, 0.0f, FR_ACT_RELU, 1, 1e-8f };
-        fr_sasrec m;
-        assert_int_equal(fr_sasrec_create(&m, &cfg, 1, NULL), FR_OK);
-        fr_sasrec_clients *cl;
-        assert_int_equal(fr_sasrec_clients_create(&cl, &m, &ds, &c, 1, NULL), FR_OK);
+        const char *sets[] = { "model.maxlen=16", "train.client_epochs=4", "train.client_lr=0.5",
+                               "eval.negatives=10", k ? "train.prox_mu=1" : "train.prox_mu=0" };
         fr_update up;
-        memset(&up, 0, sizeof up);
-        assert_int_equal(fr_sasrec_client_update(cl, 0, m.params, 3, 1, 1, &up, NULL), FR_OK);
+        one_client_update(&ds, sets, 5, 1, &up);
         fr_user_view v = fr_dataset_user(&ds, 3);
         const int64_t t = v.n - 3 < 16 ? v.n - 3 : 16;  /* positions within maxlen */
         assert_true(up.weight == (double)t);
@@ -380,8 +390,6 @@ static void test_client_update_rows_and_prox(void **state) {
         for (int64_t i = 0; i < (int64_t)up.n_rows * 8; i++) nrm += (double)up.sparse[i] * up.sparse[i];
         norms[k] = sqrt(nrm);
         fr_update_free(&up);
-        fr_sasrec_clients_destroy(cl);
-        fr_sasrec_destroy(&m);
     }
     print_message("delta norm without / with FedProx: %.4f / %.4f\n", norms[0], norms[1]);
     assert_true(norms[1] < 0.8 * norms[0]);
@@ -401,19 +409,9 @@ static void test_client_windows_cover_history(void **state) {
     const char *strides[] = { "train.window_stride=0", "train.window_stride=4", "train.window_stride=2" };
     const int64_t want_pos[] = { L, n_train - 1, -1 };
     for (int k = 0; k < 3; k++) {
-        fr_config c;
-        fr_config_defaults(&c);
-        const char *sets[] = { "model.model=sasrec", "model.dim=8", "model.blocks=1", "model.maxlen=4",
-                               "train.client_lr=0.5", "train.batch_size=2", strides[k] };
-        for (int i = 0; i < 7; i++) assert_int_equal(fr_config_set(&c, sets[i], NULL), FR_OK);
-        fr_sasrec_cfg cfg = { ds.n_items, 8, 1, 1, 4, 0.0f, FR_ACT_RELU, 1, 1e-8f };
-        fr_sasrec m;
-        assert_int_equal(fr_sasrec_create(&m, &cfg, 1, NULL), FR_OK);
-        fr_sasrec_clients *cl;
-        assert_int_equal(fr_sasrec_clients_create(&cl, &m, &ds, &c, 1, NULL), FR_OK);
+        const char *sets[] = { "model.maxlen=4", "train.client_lr=0.5", "train.batch_size=2", strides[k] };
         fr_update up;
-        memset(&up, 0, sizeof up);
-        assert_int_equal(fr_sasrec_client_update(cl, 0, m.params, 3, 1, 0, &up, NULL), FR_OK);
+        one_client_update(&ds, sets, 4, 0, &up);
         int64_t own = 0;
         for (int32_t i = 0; i < up.n_rows; i++)
             for (int64_t j = 0; j < n_train; j++) own += v.item[j] + 1 == up.rows[i];
@@ -425,8 +423,6 @@ static void test_client_windows_cover_history(void **state) {
             assert_int_equal(own, n_train);
         }
         fr_update_free(&up);
-        fr_sasrec_clients_destroy(cl);
-        fr_sasrec_destroy(&m);
     }
     fr_dataset_free(&ds);
 }

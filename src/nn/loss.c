@@ -1,5 +1,5 @@
-/* loss.c - BCE on sampled negatives and on labelled logits, BPR, InfoNCE and softmax cross-entropy (loss.h
- * gives each equation and its source).
+/* loss.c - BCE on sampled negatives and on labelled logits, BPR, InfoNCE and softmax
+ * cross-entropy (loss.h gives each equation and its source).
  * Leaves out: label smoothing and sampled-softmax corrections (logQ); they arrive with
  * the models that need them. */
 #include "fedrec/loss.h"
