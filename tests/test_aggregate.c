@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fedrec/aggregate.h"
@@ -182,8 +183,9 @@ static double dense_mean(float *avg, const fr_param_layout *l, const fr_update *
 /* Random updates on a larger layout: FR_ROWAVG_ALL is the plain dense mean bit for bit,
  * with example counts or unit weights. When every client touches every row, the two
  * modes agree. */
-static void test_matches_dense_mean(void **state) {
-    (void)state;
+/* Bit for bit a plain dense mean, on any number of threads (37 rows split unevenly). */
+static void matches_dense_mean_on(int threads) {
+    omp_set_num_threads(threads);
     enum { N = 37, C = 6 };
     fr_param_layout l;
     memset(&l, 0, sizeof l);
@@ -239,6 +241,11 @@ static void test_matches_dense_mean(void **state) {
     fr_free(b);
     fr_free(acc);
     for (int c = 0; c < C; c++) fr_update_free(&u[c]);
+}
+
+static void test_matches_dense_mean(void **state) {
+    (void)state;
+    for (int threads = 1; threads <= 3; threads++) matches_dense_mean_on(threads);
 }
 
 /* ---- model selection ---- */

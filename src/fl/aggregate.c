@@ -15,6 +15,7 @@
 #include "fedrec/aggregate.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include "fedrec/alloc.h"
 #include "fedrec/rng.h"
@@ -30,27 +31,27 @@ static int64_t sparse_rows(const fr_param_layout *l) {
     return rows;
 }
 
-double fr_aggregate(float *avg, double *acc, double *row_w, const fr_param_layout *l,
-                    const fr_update *ups, const double *weights, int32_t n,
-                    fr_row_averaging mode) {
+/* Adds the clients' weighted changes into acc: the sparse rows in [lo, hi) and the
+ * dense entries in each dense tensor's slice [part of parts). Every entry receives its
+ * clients in the order 0..n-1, whichever slice adds it: threads change no bit. */
+static void accumulate(double *acc, double *row_w, const fr_param_layout *l, const fr_update *ups,
+                       const double *weights, int32_t n, int touched, int64_t lo, int64_t hi,
+                       int part, int parts) {
     const int64_t width = fr_layout_sparse_width(l);
-    const int touched = mode == FR_ROWAVG_TOUCHED;
-    memset(acc, 0, (size_t)l->size * sizeof(double));
-    if (touched) memset(row_w, 0, (size_t)sparse_rows(l) * sizeof(double));
-    double total = 0.0;
     for (int32_t c = 0; c < n; c++) {
         const fr_update *u = &ups[c];
         const double wc = weights[c];
         if (!(wc > 0.0)) continue; /* a weightless client is absent */
-        total += wc;
         if (touched)
-            for (int32_t r = 0; r < u->n_rows; r++) row_w[u->rows[r]] += wc;
+            for (int32_t r = 0; r < u->n_rows; r++)
+                if (u->rows[r] >= lo && u->rows[r] < hi) row_w[u->rows[r]] += wc;
         int64_t col0 = 0, dense0 = 0; /* this tensor's column in sparse, offset in dense */
         for (int t = 0; t < l->n; t++) {
             const fr_tensor_info *ti = &l->t[t];
             if (ti->scope != FR_SCOPE_GLOBAL) continue;
             if (ti->row_sparse) {
                 for (int32_t r = 0; r < u->n_rows; r++) {
+                    if (u->rows[r] < lo || u->rows[r] >= hi) continue;
                     double *dst = acc + ti->offset + (int64_t)u->rows[r] * ti->cols; /* [cols] */
                     const float *src = u->sparse + (int64_t)r * width + col0;        /* [cols] */
                     for (int64_t k = 0; k < ti->cols; k++) dst[k] += wc * src[k];
@@ -58,27 +59,73 @@ double fr_aggregate(float *avg, double *acc, double *row_w, const fr_param_layou
                 col0 += ti->cols;
             } else {
                 const int64_t sz = ti->rows * ti->cols;
-                for (int64_t k = 0; k < sz; k++) acc[ti->offset + k] += wc * u->dense[dense0 + k];
+                const int64_t k0 = sz * part / parts, k1 = sz * (part + 1) / parts;
+                for (int64_t k = k0; k < k1; k++) acc[ti->offset + k] += wc * u->dense[dense0 + k];
                 dense0 += sz;
             }
         }
     }
-    /* Divide by multiplying with the reciprocal, in both modes, so a row every client
-     * touched is the same in both. LOCAL
-     * and FROZEN tensors were never accumulated: acc is 0 there, and so is avg. */
-    const double inv = total > 0.0 ? 1.0 / total : 0.0;
-    for (int t = 0; t < l->n; t++) {
-        const fr_tensor_info *ti = &l->t[t];
+}
+
+/* avg = acc / total (by_row: acc / row_w per row) over this part of tensor ti: a part
+ * of its rows when rows_split (the same rows accumulate() gave this part when the
+ * tensor has all R rows), else a part of its entries. */
+static void divide(float *avg, const double *acc, const double *row_w, const fr_tensor_info *ti,
+                   int rows_split, int by_row, double inv, int part, int parts) {
+    if (!rows_split) {
         const int64_t sz = ti->rows * ti->cols;
-        if (!(touched && ti->scope == FR_SCOPE_GLOBAL && ti->row_sparse)) {
-            for (int64_t k = 0; k < sz; k++)
-                avg[ti->offset + k] = (float)(acc[ti->offset + k] * inv);
-            continue;
+        for (int64_t k = sz * part / parts; k < sz * (part + 1) / parts; k++)
+            avg[ti->offset + k] = (float)(acc[ti->offset + k] * inv);
+        return;
+    }
+    for (int64_t r = ti->rows * part / parts; r < ti->rows * (part + 1) / parts; r++) {
+        const double ir = !by_row ? inv : row_w[r] > 0.0 ? 1.0 / row_w[r] : 0.0;
+        const int64_t o = ti->offset + r * ti->cols;
+        for (int64_t k = 0; k < ti->cols; k++) avg[o + k] = (float)(acc[o + k] * ir);
+    }
+}
+
+double fr_aggregate(float *avg, double *acc, double *row_w, const fr_param_layout *l,
+                    const fr_update *ups, const double *weights, int32_t n,
+                    fr_row_averaging mode) {
+    const int touched = mode == FR_ROWAVG_TOUCHED;
+    const int64_t R = sparse_rows(l);
+    double total = 0.0;
+    for (int32_t c = 0; c < n; c++)
+        if (weights[c] > 0.0) total += weights[c];
+    /* Divide by multiplying with the reciprocal, in both modes, so a row every client
+     * touched is the same in both. LOCAL and FROZEN tensors were never accumulated: acc
+     * is 0 there, and so is avg. */
+    const double inv = total > 0.0 ? 1.0 / total : 0.0;
+    /* the work splits by row ranges and dense slices, one per thread of the team (the
+     * caller's OpenMP thread count; one when called inside a parallel region) */
+#pragma omp parallel
+    {
+        const int parts = omp_get_num_threads(), part = omp_get_thread_num();
+        for (int t = 0; t < l->n; t++) {
+            const fr_tensor_info *ti = &l->t[t];
+            const int64_t sz = ti->rows * ti->cols;
+            memset(acc + ti->offset + sz * part / parts, 0,
+                   (size_t)(sz * (part + 1) / parts - sz * part / parts) * sizeof(double));
         }
-        for (int64_t r = 0; r < ti->rows; r++) {
-            const double ir = row_w[r] > 0.0 ? 1.0 / row_w[r] : 0.0;
-            const int64_t o = ti->offset + r * ti->cols;
-            for (int64_t k = 0; k < ti->cols; k++) avg[o + k] = (float)(acc[o + k] * ir);
+        const int64_t lo = R * part / parts, hi = R * (part + 1) / parts;
+        if (touched) memset(row_w + lo, 0, (size_t)(hi - lo) * sizeof(double));
+#pragma omp barrier
+        accumulate(acc, row_w, l, ups, weights, n, touched, lo, hi, part, parts);
+        /* a tensor's division reads only its own slice's rows or entries, which this
+         * thread accumulated: the row ranges of the sparse tensors are the same split */
+        for (int t = 0; t < l->n; t++) {
+            const fr_tensor_info *ti = &l->t[t];
+            const int same_split = ti->scope == FR_SCOPE_GLOBAL && ti->rows == R && ti->row_sparse;
+            if (same_split) divide(avg, acc, row_w, ti, 1, touched, inv, part, parts);
+        }
+#pragma omp barrier
+        for (int t = 0; t < l->n; t++) {
+            const fr_tensor_info *ti = &l->t[t];
+            const int same_split = ti->scope == FR_SCOPE_GLOBAL && ti->rows == R && ti->row_sparse;
+            if (same_split) continue;
+            const int by_row = touched && ti->scope == FR_SCOPE_GLOBAL && ti->row_sparse;
+            divide(avg, acc, row_w, ti, by_row, by_row, inv, part, parts);
         }
     }
     return total;

@@ -6,8 +6,15 @@
 #include "fedrec/nn.h"
 
 #include <cblas.h>
+#include <omp.h>
 
-void fr_blas_single_thread(void) { openblas_set_num_threads(1); }
+/* Debian's OpenMP build of OpenBLAS sets the process's OpenMP thread count along with
+ * its own; the caller's count is put back so only sgemm is single-threaded. */
+void fr_blas_single_thread(void) {
+    const int n = omp_get_max_threads();
+    openblas_set_num_threads(1);
+    omp_set_num_threads(n);
+}
 
 /* c[m x n] = beta * c, with beta = 0 writing zeros whatever c held (even NaN). */
 static void scale_c(float *c, int ldc, int m, int n, float beta) {
