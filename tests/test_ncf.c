@@ -114,6 +114,28 @@ static void test_bce_logits(void **state) {
     assert_true(fabsf(dz[0]) < 1e-7f && fabsf(dz[1]) < 1e-7f);
 }
 
+/* PyTorch's float32 Sigmoid + BCELoss: the logit loss's values and gradients where the
+ * sigmoid is not saturated, no gradient once it rounds to 1, the clamped logs. */
+static void test_bce_torch_f32(void **state) {
+    (void)state;
+    float z[N], y[N], dz[N], dz_ref[N];
+    tu_fill_normal(z, N, 10, 1, 2.0);
+    for (int i = 0; i < N; i++) y[i] = (float)(i % 2);
+    double l = fr_bce_torch_f32(dz, z, y, N), l_ref = fr_bce_logits(dz_ref, z, y, N);
+    assert_true(fabs(l - l_ref) < 1e-5 * fabs(l_ref));
+    for (int i = 0; i < N; i++) assert_true(fabsf(dz[i] - dz_ref[i]) < 1e-6f);
+    /* saturated: z = 20 rounds p to 1 (label 0 costs the clamp 100, no gradient);
+     * z = -20 still has p(1-p) = 2e-9 >= 1e-12, the usual gradient */
+    float zs[4] = { 20.0f, 20.0f, -20.0f, -40.0f }, ys[4] = { 1, 0, 1, 1 }, d[4];
+    l = fr_bce_torch_f32(d, zs, ys, 4);
+    assert_true(d[0] == 0.0f && d[1] == 0.0f);
+    assert_true(fabsf(d[2] + 0.25f) < 1e-6f);
+    /* z = -40: p = 4.2e-18, p(1-p) < 1e-12: the gradient shrinks by p(1-p)/1e-12 */
+    assert_true(d[3] < 0.0f && d[3] > -0.25f * 1e-5f);
+    const double want = 100.0 + 20.0 + 40.0; /* clamp, -log s(-20) = 20, -log s(-40) = 40 */
+    assert_true(fabs(l - want) < 1e-4);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dot_gradients),
@@ -121,6 +143,7 @@ int main(void) {
         cmocka_unit_test(test_mlp_gradients),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_bce_logits),
+        cmocka_unit_test(test_bce_torch_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

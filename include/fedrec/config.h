@@ -53,6 +53,7 @@ typedef struct fr_config {
     int32_t clients_per_round;       /* 50 */
     int32_t batch_size;              /* 5: examples (MF) or windows (SASRec) per step */
     int32_t negatives;               /* ncf: sampled negatives per positive: 4 */
+    char bce[8];                     /* ncf: logits|torch */
     double lr_eta;                   /* ncf: item/user learning-rate multiple: 80 */
     int32_t window_stride;           /* SASRec clients: 0 = newest maxlen positions only */
     char weighting[16];              /* examples|uniform */

@@ -29,5 +29,14 @@ double fr_softmax_ce_loss(float *dz, const float *z, const int32_t *y, int64_t n
 /* z[n] logits, y[n] labels in {0, 1}; OVERWRITES dz[n] = (s(z) - y) / n (not NULL)
  * and returns the SUM of the per-row losses (a client adds batches up). */
 double fr_bce_logits(float *dz, const float *z, const float *y, int64_t n);
+/* The same loss as PyTorch's float32 Sigmoid followed by BCELoss computes it, which the
+ * published PFedRec/GPFedRec code trains with: p = 1/(1 + e^-z) in float (p rounds to
+ * exactly 1 for z above about 16.6), loss -(y log p + (1-y) log(1-p)) with each log
+ * clamped at -100, and dz = (p - y) / max(p(1-p), 1e-12) * p(1-p) / n (BCELoss's
+ * backward, then Sigmoid's). It equals fr_bce_logits's gradient where p(1-p) >= 1e-12
+ * and shrinks it below that: an example whose sigmoid has saturated to 1 in float gets
+ * no gradient at all, even when its label is 0. Not a derivative of the returned loss
+ * there; offered to reproduce those papers' training (train.bce = torch). */
+double fr_bce_torch_f32(float *dz, const float *z, const float *y, int64_t n);
 
 #endif

@@ -72,6 +72,7 @@ typedef struct ncf_run {
     fr_ncf_cfg nc;
     int32_t K, N, S, B;
     int user_vec;                 /* the scorer reads a user vector */
+    int torch_bce;                /* train.bce = torch */
     fr_param_layout layout;       /* item_embedding [N x K] row-sparse (+ scorer [S]) */
     float *params;
     int64_t scorer_off;           /* -1 when the scorer is not global */
@@ -182,6 +183,7 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
     r->S = (int32_t)fr_ncf_scorer_size(&r->nc);
     r->B = c->batch_size;
     r->user_vec = sc != FR_NCF_AFFINE;
+    r->torch_bce = strcmp(c->bce, "torch") == 0;
     r->lr = c->client_lr;
     r->user_lr = c->client_lr * (c->lr_eta - 1.0);
     r->item_lr = c->client_lr * ((double)r->N * c->lr_eta - 1.0);
@@ -291,7 +293,13 @@ static fr_status build_examples(ncf_slot *s, const ncf_run *r, fr_user_view v, u
             s->local_of[s->ex_item[i]] = 0;
             s->rows[nr++] = s->ex_item[i];
         }
-    qsort(s->rows, (size_t)nr, sizeof(int32_t), cmp_i32);
+    if ((int64_t)nr * 16 >= r->N) { /* dense enough: read the marks in item order */
+        nr = 0;
+        for (int32_t i = 0; i < r->N; i++)
+            if (s->local_of[i] == 0) s->rows[nr++] = i;
+    } else {
+        qsort(s->rows, (size_t)nr, sizeof(int32_t), cmp_i32);
+    }
     for (int32_t i = 0; i < nr; i++) s->local_of[s->rows[i]] = i;
     *n_ex = e;
     *n_rows = nr;
@@ -311,7 +319,8 @@ static double batch_step(ncf_slot *s, const ncf_run *r, int64_t b0, int64_t b1, 
         if (r->user_vec) memcpy(s->u + i * K, s->p, (size_t)K * sizeof(float));
     }
     fr_ncf_forward(s->work, &r->nc, s->sc, r->user_vec ? s->u : NULL, s->q, n, s->z);
-    double loss = fr_bce_logits(s->dz, s->z, s->y, n);
+    double loss = r->torch_bce ? fr_bce_torch_f32(s->dz, s->z, s->y, n)
+                               : fr_bce_logits(s->dz, s->z, s->y, n);
     /* pass 0: everything from one backward; pass 1: scorer only; pass 2: items only */
     const int want_s = pass != 2 && r->S > 0, want_items = pass != 1;
     if (want_s) memset(s->ds, 0, (size_t)r->S * sizeof(float));

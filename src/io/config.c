@@ -104,6 +104,9 @@ const fr_config_field fr_config_fields[] = {
     CHOICE_ROW("train", "algorithm", algorithm, "fedrecon", "fedrecon|fedavg|pfedrec|central",
                "training algorithm"),
     INT_ROW("train", "negatives", negatives, "4", 1, 1000, "ncf: sampled negatives per positive"),
+    CHOICE_ROW("train", "bce", bce, "logits", "logits|torch",
+               "ncf: BCE on logits (exact gradient) or as PyTorch's float32 Sigmoid+BCELoss "
+               "(saturated sigmoids get no gradient; the published code's training)"),
     DBL_ROW("train", "lr_eta", lr_eta, "80", 1, INFINITY, 0,
             "ncf clients: item lr = client_lr*(items*lr_eta - 1), user lr = client_lr*(lr_eta - 1)"),
     INT_ROW("train", "rounds", rounds, "20", 0, 10000000, "federated rounds"),

@@ -86,3 +86,17 @@ double fr_bce_logits(float *dz, const float *z, const float *y, int64_t n) {
     }
     return sum;
 }
+
+double fr_bce_torch_f32(float *dz, const float *z, const float *y, int64_t n) {
+    double sum = 0.0;
+    const double inv = n > 0 ? 1.0 / (double)n : 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float p = 1.0f / (1.0f + expf(-z[i]));
+        const double lp = p > 0.0f ? fmax(log((double)p), -100.0) : -100.0;
+        const double lq = p < 1.0f ? fmax(log1p(-(double)p), -100.0) : -100.0;
+        sum -= y[i] * lp + (1.0 - y[i]) * lq;
+        const double pq = (double)p * (1.0 - (double)p);
+        dz[i] = (float)(((double)p - y[i]) / fmax(pq, 1e-12) * pq * inv);
+    }
+    return sum;
+}
