@@ -525,6 +525,119 @@ static void expect_error(const float *x, int32_t n, int64_t dim, fr_graph_opts o
     assert_null(g.w);
 }
 
+/* ---- users' item tables as the vectors ---- */
+
+/* n users' changes to a base table [N x k]: user i changes about a third of the rows;
+ * the two clusters (i % 2) push their rows toward opposite directions. rows/val are
+ * [n x N] / [n x N x k] backing storage; d[n] views them. */
+typedef struct tables {
+    float *base;
+    int32_t *rows;
+    float *val;
+    fr_sparse_rows *d;
+} tables;
+
+static tables make_tables(int32_t n, int32_t N, int32_t k, uint64_t seed) {
+    tables t;
+    t.base = malloc((size_t)N * k * sizeof(float));
+    t.rows = malloc((size_t)n * N * sizeof(int32_t));
+    t.val = malloc((size_t)n * N * k * sizeof(float));
+    t.d = malloc((size_t)n * sizeof(fr_sparse_rows));
+    tu_fill_normal(t.base, (int64_t)N * k, seed, 0, 0.5);
+    float *noise = malloc((size_t)N * k * sizeof(float));
+    fr_rng rng;
+    fr_rng_init(&rng, seed, 1, 0, FR_PURPOSE_INIT_GLOBAL);
+    for (int32_t i = 0; i < n; i++) {
+        tu_fill_normal(noise, (int64_t)N * k, seed, 2 + (uint64_t)i, 0.3);
+        int32_t nr = 0;
+        int32_t *rows = t.rows + (int64_t)i * N;
+        float *val = t.val + (int64_t)i * N * k;
+        for (int32_t r = 0; r < N; r++) {
+            if (fr_rng_below(&rng, 3) != 0) continue;
+            rows[nr] = r;
+            for (int32_t q = 0; q < k; q++)
+                val[(int64_t)nr * k + q] = (i % 2 ? 1.0f : -1.0f) * (q % 2 ? 1.0f : 0.5f) +
+                                           noise[(int64_t)r * k + q];
+            nr++;
+        }
+        t.d[i] = (fr_sparse_rows){ nr, rows, val };
+    }
+    free(noise);
+    return t;
+}
+
+static void free_tables(tables *t) {
+    free(t->base);
+    free(t->rows);
+    free(t->val);
+    free(t->d);
+}
+
+/* The table graph equals fr_graph_build on the materialised tables (neighbours exactly,
+ * weights to float rounding) in top-n and threshold modes under both similarities,
+ * finds the planted clusters under the cosine (and the other cluster under the defect),
+ * its similarities match plain loops, and it is the same on 1 and 2 threads. */
+static void test_tables_match_dense(void **state) {
+    (void)state;
+    enum { n = 30, N = 40, k = 4 };
+    tables t = make_tables(n, N, k, 77);
+    float *x = malloc((size_t)n * N * k * sizeof(float)); /* [n x N k] */
+    for (int32_t i = 0; i < n; i++) {
+        memcpy(x + (int64_t)i * N * k, t.base, (size_t)N * k * sizeof(float));
+        for (int32_t b = 0; b < t.d[i].n_rows; b++)
+            for (int32_t q = 0; q < k; q++)
+                x[(int64_t)i * N * k + (int64_t)t.d[i].rows[b] * k + q] += t.d[i].val[(int64_t)b * k + q];
+    }
+    const fr_graph_opts modes[4] = {
+        { .sim = FR_GRAPH_COSINE, .top_n = 5, .block_rows = 7 },
+        { .sim = FR_GRAPH_COSINE_DISTANCE, .top_n = 5, .block_rows = 7 },
+        { .sim = FR_GRAPH_COSINE, .threshold = 1.0, .block_rows = 7 },
+        { .sim = FR_GRAPH_COSINE_DISTANCE, .threshold = 1.0, .weights = FR_GRAPH_SIMILARITY },
+    };
+    for (int m = 0; m < 4; m++) {
+        fr_graph a, b;
+        fr_error err = { "" };
+        omp_set_num_threads(1);
+        if (fr_graph_build_tables(&a, t.base, t.d, n, N, k, &modes[m], &err) != FR_OK)
+            fail_msg("fr_graph_build_tables: %s", err.msg);
+        check_rows(&a);
+        build_ok(&b, x, n, (int64_t)N * k, &modes[m]);
+        assert_int_equal(a.off[n], b.off[n]);
+        assert_memory_equal(a.off, b.off, (size_t)(n + 1) * sizeof(int64_t));
+        assert_memory_equal(a.nbr, b.nbr, (size_t)a.off[n] * sizeof(int32_t));
+        for (int64_t e = 0; e < a.off[n]; e++) assert_true(fabsf(a.w[e] - b.w[e]) < 1e-5f);
+        if (modes[m].top_n > 0) /* the planted clusters, or their inverse */
+            for (int64_t e = 0; e < a.off[n]; e++) {
+                int32_t i = 0;
+                while (a.off[i + 1] <= e) i++;
+                const int same = (a.nbr[e] % 2) == (i % 2);
+                assert_int_equal(same, modes[m].sim == FR_GRAPH_COSINE);
+            }
+        fr_graph c;
+        omp_set_num_threads(2);
+        assert_int_equal(fr_graph_build_tables(&c, t.base, t.d, n, N, k, &modes[m], &err), FR_OK);
+        assert_same_graph(&a, &c);
+        fr_graph_free(&a);
+        fr_graph_free(&b);
+        fr_graph_free(&c);
+    }
+    double s[n];
+    fr_graph_table_similarity_ref(s, t.base, t.d, n, N, k, 3, FR_GRAPH_COSINE);
+    assert_true(fabs(s[3] - 1.0) < 1e-12);
+    for (int32_t j = 0; j < n; j++) assert_true(j == 3 || (s[j] > (j % 2 ? 0.5 : -1.0)));
+    /* rows out of order are refused */
+    int32_t bad_rows[2] = { 5, 2 };
+    fr_sparse_rows keep = t.d[4];
+    t.d[4] = (fr_sparse_rows){ 2, bad_rows, t.d[4].val };
+    fr_graph g;
+    fr_error err = { "" };
+    assert_int_equal(fr_graph_build_tables(&g, t.base, t.d, n, N, k, &modes[0], &err), FR_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "user 4"));
+    t.d[4] = keep;
+    free(x);
+    free_tables(&t);
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     float x[4 * 3];
@@ -564,6 +677,7 @@ int main(void) {
         cmocka_unit_test(test_identical_vectors_tie),
         cmocka_unit_test(test_thread_count_invariant),
         cmocka_unit_test(test_mix_rows_dense),
+        cmocka_unit_test(test_tables_match_dense),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,26 @@ typedef struct fr_sparse_rows {
     const float *val;    /* [n_rows x k] */
 } fr_sparse_rows;
 
+/* The graph of the users' whole item tables A_i = base + D_i (GPFedRec builds it from the
+ * flattened tables the clients upload), without forming them: with the changes d[n]
+ * (rows ascending in 0 .. N-1, n_rows 0 for a user that changed nothing),
+ * <A_i, A_j> = |base|^2 + <base, D_i> + <base, D_j> + <D_i, D_j>, norms likewise (in
+ * double), and <D_i, D_j> from one sgemm per item over the users that changed it, in
+ * blocks of o->block_rows users. Cost O(sum over items of users(item) x block share x
+ * k + N k): never n x N x k dense. Selection, weights and determinism as fr_graph_build
+ * (users whose tables are identical may differ in the last bits here). base [N x k].
+ * Errors: FR_ERR_USAGE for n, N or k < 1, N k > INT_MAX, rows not ascending or out of
+ * range, and bad options; FR_ERR_INPUT for a non-finite table; FR_ERR_NOMEM. Memory: the
+ * changes packed by item (their size again) plus per thread block_rows x n doubles and
+ * floats. */
+fr_status fr_graph_build_tables(fr_graph *g, const float *base, const fr_sparse_rows *d,
+                                int32_t n, int64_t N, int32_t k, const fr_graph_opts *o,
+                                fr_error *err);
+/* s[n] = row i of S for the same tables, by materialising A_i and each A_j in float and
+ * plain double loops (for tests; NaN everywhere when out of memory). */
+void fr_graph_table_similarity_ref(double *s, const float *base, const fr_sparse_rows *d,
+                                   int32_t n, int64_t N, int32_t k, int32_t i, fr_graph_sim sim);
+
 /* Graph-guided aggregation over sparse rows (UFGraphFR eq. 16, R = S A): with
  * A_j = G + D_j, R_i = G + sum_j S_ij D_j because rows of S sum to 1.
  * Overwrites out[n_req x k] with sum_j S_ij D_j[r] for the requested rows req[n_req]

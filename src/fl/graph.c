@@ -374,37 +374,53 @@ typedef struct worker {
     float *dot; /* [block_rows x n] */
     double *s;  /* [n] */
     pick *p;    /* [n] */
+    double *dd; /* [block_rows x n] table sources: the block's change products */
 } worker;
 
-static int worker_init(worker *w, int32_t bs, int32_t n) {
+static int worker_init(worker *w, int32_t bs, int32_t n, int tables) {
     w->dot = fr_alloc((size_t)bs * n, sizeof(float));
     w->s = fr_alloc((size_t)n, sizeof(double));
     w->p = fr_alloc((size_t)n, sizeof(pick));
-    return w->dot && w->s && w->p;
+    w->dd = tables ? fr_alloc((size_t)bs * n, sizeof(double)) : NULL;
+    return w->dot && w->s && w->p && (!tables || w->dd);
 }
 
 static void worker_free(worker *w) {
     fr_free(w->dot);
     fr_free(w->s);
     fr_free(w->p);
+    fr_free(w->dd);
 }
 
+typedef struct table_src table_src;
+
 typedef struct build_ctx {
-    const float *x;     /* [n x dim] */
+    const float *x;     /* [n x dim], or NULL for a table source */
     const user_prep *u;
+    const table_src *tab;
     int32_t n, bs;
     int64_t dim;
     double thr;
     const fr_graph_opts *o;
 } build_ctx;
 
+static void table_block(double *dd, float *tmp, const table_src *t, int32_t r0, int32_t m);
+static void table_sim_row(double *s, const double *dd, const table_src *t, int32_t i,
+                          fr_graph_sim sim);
+
 /* Selects the rows r0 .. r0+m of block b into out; cnt[i] = row i's count. */
 static int run_block(block_out *out, int64_t *cnt, worker *wk, const build_ctx *c, int32_t b) {
     const int32_t r0 = b * c->bs, m = c->n - r0 < c->bs ? c->n - r0 : c->bs;
-    dot_block(wk->dot, c->x, c->n, c->dim, r0, m);
+    if (c->tab)
+        table_block(wk->dd, wk->dot, c->tab, r0, m);
+    else
+        dot_block(wk->dot, c->x, c->n, c->dim, r0, m);
     for (int32_t r = 0; r < m; r++) {
         const int32_t i = r0 + r;
-        sim_row(wk->s, wk->dot + (int64_t)r * c->n, c->u, i, c->n, c->o->sim);
+        if (c->tab)
+            table_sim_row(wk->s, wk->dd + (int64_t)r * c->n, c->tab, i, c->o->sim);
+        else
+            sim_row(wk->s, wk->dot + (int64_t)r * c->n, c->u, i, c->n, c->o->sim);
         int32_t len = select_row(wk->p, wk->s, i, c->n, c->thr, c->o);
         if (!block_reserve(out, len)) return 0;
         for (int32_t e = 0; e < len; e++) out->nbr[out->len + e] = wk->p[e].j;
@@ -422,7 +438,7 @@ static int run_blocks(block_out *blk, int64_t *cnt, const build_ctx *c) {
 #pragma omp parallel
     {
         worker wk;
-        const int ok = worker_init(&wk, c->bs, c->n);
+        const int ok = worker_init(&wk, c->bs, c->n, c->tab != NULL);
 #pragma omp for schedule(dynamic, 1)
         for (int32_t b = 0; b < nb; b++)
             if (!ok || !run_block(&blk[b], cnt, &wk, c, b)) {
@@ -499,7 +515,7 @@ fr_status fr_graph_build(fr_graph *g, const float *x, int32_t n, int64_t dim,
     user_prep u;
     st = prep_init(&u, x, n, dim, err);
     if (st != FR_OK) return st;
-    build_ctx c = { x, &u, n, o->block_rows ? o->block_rows : FR_GRAPH_BLOCK_ROWS, dim, 0.0, o };
+    build_ctx c = { x, &u, NULL, n, o->block_rows ? o->block_rows : FR_GRAPH_BLOCK_ROWS, dim, 0.0, o };
     if (c.bs > n) c.bs = n;
     if (o->top_n == 0) {
         st = sim_mean(&c.thr, x, u.norm, n, dim, o->sim, err);
@@ -516,6 +532,219 @@ void fr_graph_free(fr_graph *g) {
     fr_free(g->nbr);
     fr_free(g->w);
     memset(g, 0, sizeof *g);
+}
+
+/* ---- users' item tables as the vectors: A_i = base + D_i ---- */
+
+/* The changes D_i regrouped by item: for item r, the users that changed it (ascending)
+ * and their rows packed contiguously, so one sgemm per item gives every pair's dot. */
+struct table_src {
+    int32_t n, k;
+    int64_t N;
+    int64_t *ioff;  /* [N+1] */
+    int32_t *iuser; /* [nnz] */
+    float *pack;    /* [nnz x k] */
+    double *gd;     /* [n] <base, D_i> */
+    double *norm;   /* [n] |A_i| */
+    double bb;      /* |base|^2 */
+};
+
+static void table_free(table_src *t) {
+    fr_free(t->ioff);
+    fr_free(t->iuser);
+    fr_free(t->pack);
+    fr_free(t->gd);
+    fr_free(t->norm);
+    memset(t, 0, sizeof *t);
+}
+
+static fr_status table_init(table_src *t, const float *base, const fr_sparse_rows *d, int32_t n,
+                            int64_t N, int32_t k, fr_error *err) {
+    memset(t, 0, sizeof *t);
+    t->n = n, t->N = N, t->k = k;
+    int64_t nnz = 0;
+    for (int32_t i = 0; i < n; i++) {
+        for (int32_t b = 0; b < d[i].n_rows; b++)
+            if (d[i].rows[b] < 0 || d[i].rows[b] >= N || (b > 0 && d[i].rows[b] <= d[i].rows[b - 1]))
+                return fr_fail(err, FR_ERR_USAGE, "graph: user %d's changed rows are not "
+                               "ascending in 0 .. %lld", i, (long long)N - 1);
+        nnz += d[i].n_rows;
+    }
+    t->ioff = fr_calloc((size_t)N + 1, sizeof(int64_t));
+    t->iuser = fr_alloc((size_t)(nnz > 0 ? nnz : 1), sizeof(int32_t));
+    t->pack = fr_alloc((size_t)(nnz > 0 ? nnz : 1) * (size_t)k, sizeof(float));
+    t->gd = fr_alloc((size_t)n, sizeof(double));
+    t->norm = fr_alloc((size_t)n, sizeof(double));
+    int64_t *at = fr_alloc((size_t)N, sizeof(int64_t)); /* [N] fill cursors */
+    if (!t->ioff || !t->iuser || !t->pack || !t->gd || !t->norm || !at) {
+        fr_free(at);
+        table_free(t);
+        return fr_nomem(err, "graph table index", (size_t)nnz * ((size_t)k * 4 + 4));
+    }
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t b = 0; b < d[i].n_rows; b++) t->ioff[d[i].rows[b] + 1]++;
+    for (int64_t r = 0; r < N; r++) t->ioff[r + 1] += t->ioff[r];
+    memcpy(at, t->ioff, (size_t)N * sizeof(int64_t));
+    double bb = 0.0;
+    for (int64_t e = 0; e < N * k; e++) bb += (double)base[e] * base[e];
+    t->bb = bb;
+    int32_t bad = -1;
+    for (int32_t i = 0; i < n; i++) {
+        double gd = 0.0, dd = 0.0;
+        for (int32_t b = 0; b < d[i].n_rows; b++) {
+            const int32_t r = d[i].rows[b];
+            const float *v = d[i].val + (int64_t)b * k; /* [k] */
+            const float *g = base + (int64_t)r * k;     /* [k] */
+            const int64_t e = at[r]++;
+            t->iuser[e] = i;
+            memcpy(t->pack + e * k, v, (size_t)k * sizeof(float));
+            for (int32_t q = 0; q < k; q++) {
+                gd += (double)g[q] * v[q];
+                dd += (double)v[q] * v[q];
+            }
+        }
+        t->gd[i] = gd;
+        const double sq = bb + 2.0 * gd + dd;
+        t->norm[i] = sq > 0.0 ? sqrt(sq) : 0.0;
+        if (!isfinite(sq) && bad < 0) bad = i;
+    }
+    fr_free(at);
+    if (bad >= 0) {
+        table_free(t);
+        return fr_fail(err, FR_ERR_INPUT, "graph: the table of user %d has a non-finite value", bad);
+    }
+    return FR_OK;
+}
+
+/* First position in users[0..len) holding a user >= v. */
+static int64_t lower_user(const int32_t *users, int64_t len, int32_t v) {
+    int64_t lo = 0, hi = len;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (users[mid] < v) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* dd[m x n] = <D_i, D_j> for the block's users i = r0 .. r0+m-1 and every j: item by
+ * item, the rows of the block's users times all rows of that item (one sgemm into
+ * tmp [m x users of the item]), added in item order. */
+static void table_block(double *dd, float *tmp, const table_src *t, int32_t r0, int32_t m) {
+    const int32_t n = t->n, k = t->k;
+    memset(dd, 0, (size_t)m * n * sizeof(double));
+    for (int64_t r = 0; r < t->N; r++) {
+        const int32_t *users = t->iuser + t->ioff[r];
+        const int64_t c = t->ioff[r + 1] - t->ioff[r];
+        if (c == 0) continue;
+        const int64_t lo = lower_user(users, c, r0), hi = lower_user(users, c, r0 + m);
+        if (lo == hi) continue;
+        const float *rows = t->pack + t->ioff[r] * k; /* [c x k] */
+        fr_matmul(tmp, (int)c, rows + lo * k, k, rows, k, (int)(hi - lo), (int)c, k, 0, 1, 1.0f,
+                  0.0f);
+        for (int64_t a = lo; a < hi; a++) {
+            double *out = dd + (int64_t)(users[a] - r0) * n; /* [n] */
+            const float *v = tmp + (a - lo) * c;               /* [c] */
+            for (int64_t b = 0; b < c; b++) out[users[b]] += v[b];
+        }
+    }
+}
+
+/* s[n] = row i of S: <A_i, A_j> = |base|^2 + <base, D_i> + <base, D_j> + <D_i, D_j>. */
+static void table_sim_row(double *s, const double *dd, const table_src *t, int32_t i,
+                          fr_graph_sim sim) {
+    for (int32_t j = 0; j < t->n; j++)
+        s[j] = sim_of(t->bb + t->gd[i] + t->gd[j] + dd[j], t->norm[i], t->norm[j], sim);
+    s[i] = diag_of(sim);
+}
+
+/* The mean of all n*n entries of S, as sim_mean: sum_i A_i / |A_i| is
+ * base * sum_i 1/|A_i| + sum_i D_i / |A_i|, built densely once. */
+static fr_status table_mean(double *mean, const float *base, const fr_sparse_rows *d,
+                            const table_src *t, fr_graph_sim sim, fr_error *err) {
+    const int64_t sz = t->N * t->k;
+    double *u = fr_calloc((size_t)sz, sizeof(double)); /* [N x k] */
+    if (!u) return fr_nomem(err, "graph unit-vector sum", (size_t)sz * sizeof(double));
+    double inv_sum = 0.0;
+    int32_t nonzero = 0;
+    for (int32_t i = 0; i < t->n; i++) {
+        if (t->norm[i] == 0.0) continue;
+        nonzero++;
+        const double inv = 1.0 / t->norm[i];
+        inv_sum += inv;
+        for (int32_t b = 0; b < d[i].n_rows; b++) {
+            double *o = u + (int64_t)d[i].rows[b] * t->k;  /* [k] */
+            const float *v = d[i].val + (int64_t)b * t->k; /* [k] */
+            for (int32_t q = 0; q < t->k; q++) o[q] += v[q] * inv;
+        }
+    }
+    double sq = 0.0;
+    for (int64_t e = 0; e < sz; e++) {
+        const double x = base[e] * inv_sum + u[e];
+        sq += x * x;
+    }
+    fr_free(u);
+    const int32_t n = t->n;
+    const double off_diag = sq - nonzero, cells = (double)n * n;
+    *mean = sim == FR_GRAPH_COSINE ? (off_diag + n) / cells
+                                   : ((double)n * (n - 1) - off_diag) / cells;
+    return FR_OK;
+}
+
+fr_status fr_graph_build_tables(fr_graph *g, const float *base, const fr_sparse_rows *d,
+                                int32_t n, int64_t N, int32_t k, const fr_graph_opts *o,
+                                fr_error *err) {
+    memset(g, 0, sizeof *g);
+    if (n < 1 || N < 1 || k < 1)
+        return fr_fail(err, FR_ERR_USAGE, "graph: %d users with %lld x %d tables, need at "
+                       "least 1 of each", n, (long long)N, k);
+    if (N * k > INT_MAX)
+        return fr_fail(err, FR_ERR_USAGE, "graph: tables of %lld x %d exceed %d entries",
+                       (long long)N, k, INT_MAX);
+    fr_status st = check_opts(n, o, err);
+    if (st != FR_OK) return st;
+    table_src t;
+    st = table_init(&t, base, d, n, N, k, err);
+    if (st != FR_OK) return st;
+    build_ctx c = { NULL, NULL, &t, n, o->block_rows ? o->block_rows : FR_GRAPH_BLOCK_ROWS,
+                    N * k, 0.0, o };
+    if (c.bs > n) c.bs = n;
+    if (o->top_n == 0) {
+        st = table_mean(&c.thr, base, d, &t, o->sim, err);
+        c.thr *= o->threshold;
+    }
+    if (st == FR_OK) st = build_rows(g, &c, err);
+    table_free(&t);
+    if (st != FR_OK) fr_graph_free(g);
+    return st;
+}
+
+void fr_graph_table_similarity_ref(double *s, const float *base, const fr_sparse_rows *d,
+                                   int32_t n, int64_t N, int32_t k, int32_t i, fr_graph_sim sim) {
+    float *a = fr_alloc((size_t)(N * k), sizeof(float)), *b = fr_alloc((size_t)(N * k), sizeof(float));
+    if (!a || !b) {
+        fr_free(a);
+        fr_free(b);
+        for (int32_t j = 0; j < n; j++) s[j] = NAN;
+        return;
+    }
+    memcpy(a, base, (size_t)(N * k) * sizeof(float));
+    for (int32_t q = 0; q < d[i].n_rows; q++)
+        for (int32_t c = 0; c < k; c++) a[(int64_t)d[i].rows[q] * k + c] += d[i].val[(int64_t)q * k + c];
+    for (int32_t j = 0; j < n; j++) {
+        memcpy(b, base, (size_t)(N * k) * sizeof(float));
+        for (int32_t q = 0; q < d[j].n_rows; q++)
+            for (int32_t c = 0; c < k; c++)
+                b[(int64_t)d[j].rows[q] * k + c] += d[j].val[(int64_t)q * k + c];
+        double dot = 0.0, na = 0.0, nb = 0.0;
+        for (int64_t e = 0; e < N * k; e++) {
+            dot += (double)a[e] * b[e];
+            na += (double)a[e] * a[e];
+            nb += (double)b[e] * b[e];
+        }
+        s[j] = j == i ? diag_of(sim) : sim_of(dot, sqrt(na), sqrt(nb), sim);
+    }
+    fr_free(a);
+    fr_free(b);
 }
 
 /* ---- mixing row-sparse changes ---- */
