@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fedrec/graph.h"
+#include "fedrec/graph_agg.h"
 #include "fedrec/rng.h"
 
 /* n users, dim a vector's length, N items, k a table row's width. */
@@ -638,6 +639,63 @@ static void test_tables_match_dense(void **state) {
     free_tables(&t);
 }
 
+/* graph_agg: R_i's rows and G' against the dense R = S A and mean_i R_i (or the
+ * degree-weighted mean), and the previous step's R kept for age 1. */
+static void test_graph_agg_dense(void **state) {
+    (void)state;
+    enum { n = 12, N = 15, k = 3 };
+    for (int mode = 0; mode < 2; mode++) {
+        tables t1 = make_tables(n, N, k, 5), t2 = make_tables(n, N, k, 6);
+        fr_graph_agg a;
+        fr_error err = { "" };
+        const fr_graph_opts o = { .sim = FR_GRAPH_COSINE, .top_n = 3 };
+        assert_int_equal(fr_graph_agg_init(&a, n, N, k, &o, mode ? FR_GLOBAL_DEGREE : FR_GLOBAL_MEAN,
+                                           &err), FR_OK);
+        float table[N * k], first_r[n][N * k], out[N * k];
+        int32_t all[N];
+        for (int32_t r = 0; r < N; r++) all[r] = r;
+        assert_int_equal(fr_graph_agg_rows(&a, 0, 0, all, N, out), 0); /* nothing yet */
+        memcpy(table, t1.base, sizeof table);
+        for (int step = 0; step < 2; step++) {
+            tables *t = step ? &t2 : &t1;
+            float g0[N * k];
+            memcpy(g0, table, sizeof g0);
+            assert_int_equal(fr_graph_agg_step(&a, table, t->d, NULL, 0, &err), FR_OK);
+            /* dense A and R = S A */
+            double *S = dense_of(&a.gen[a.newest].g), want_g[N * k];
+            memset(want_g, 0, sizeof want_g);
+            double deg_total = 0.0;
+            for (int32_t i = 0; i < n; i++)
+                deg_total += (double)(a.gen[a.newest].g.off[i + 1] - a.gen[a.newest].g.off[i]);
+            for (int32_t i = 0; i < n; i++) {
+                double r_i[N * k];
+                for (int64_t e = 0; e < N * k; e++) r_i[e] = g0[e];
+                for (int32_t j = 0; j < n; j++)
+                    for (int32_t b = 0; b < t->d[j].n_rows; b++)
+                        for (int32_t q = 0; q < k; q++)
+                            r_i[(int64_t)t->d[j].rows[b] * k + q] +=
+                                S[(int64_t)i * n + j] * t->d[j].val[(int64_t)b * k + q];
+                assert_int_equal(fr_graph_agg_rows(&a, 0, i, all, N, out), 1);
+                for (int64_t e = 0; e < N * k; e++) assert_true(fabs(out[e] - r_i[e]) < 1e-5);
+                const double wi = mode ? (double)(a.gen[a.newest].g.off[i + 1] -
+                                                  a.gen[a.newest].g.off[i]) / deg_total
+                                       : 1.0 / n;
+                for (int64_t e = 0; e < N * k; e++) want_g[e] += wi * r_i[e];
+                if (step == 0) memcpy(first_r[i], out, sizeof out);
+            }
+            for (int64_t e = 0; e < N * k; e++) assert_true(fabs(table[e] - want_g[e]) < 1e-5);
+            free(S);
+        }
+        for (int32_t i = 0; i < n; i++) { /* age 1: the first step's R, bit for bit */
+            assert_int_equal(fr_graph_agg_rows(&a, 1, i, all, N, out), 1);
+            assert_memory_equal(out, first_r[i], sizeof out);
+        }
+        fr_graph_agg_free(&a);
+        free_tables(&t1);
+        free_tables(&t2);
+    }
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     float x[4 * 3];
@@ -678,6 +736,7 @@ int main(void) {
         cmocka_unit_test(test_thread_count_invariant),
         cmocka_unit_test(test_mix_rows_dense),
         cmocka_unit_test(test_tables_match_dense),
+        cmocka_unit_test(test_graph_agg_dense),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,78 @@
+/* graph_agg.h - the server's state for graph-guided aggregation of item tables
+ * (GPFedRec, Zhang et al. KDD 2024; UFGraphFR, Wang et al. 2025, eq. 15-17), kept sparse.
+ *
+ * A round starts from one shared table G. Client i returns the change D_i of the rows it
+ * trained (its table is A_i = G + D_i, every other row G). One step of the server:
+ *   1. the user-relation graph S'' (graph.h): from the whole tables A_i (GPFedRec), or
+ *      from vectors the clients send (UFGraphFR: the flattened joint layer, eq. 15);
+ *   2. each user's own aggregate R_i = sum_j S''_ij A_j = G + sum_j S''_ij D_j (eq. 16),
+ *      kept implicitly: rows are computed when a client or an evaluation asks for them;
+ *   3. the next shared table G' = sum_i w_i R_i = G + sum_j c_j D_j (eq. 17) with
+ *      FR_GLOBAL_MEAN: w_i = 1/n (c_j = the column mean of S'', the published code), or
+ *      FR_GLOBAL_DEGREE: w_i = deg_i / sum deg (deg_i = user i's neighbour count).
+ * The state keeps two generations (the newest step's and the one before), because a
+ * client trained in round t used the R_i of the step before, and its evaluation after
+ * step t needs those rows again.
+ *
+ * Cost per step: the graph (graph.h), copying the changes, and G' in
+ * O(sum_j rows_j x k + N k); a request for R_i's rows costs O(sum over i's neighbours of
+ * (requested + their rows) + matches x k). Never a users x users x items product.
+ *
+ * Leaves out: mp_layers > 1 (propagating R again through S), noise on the tables, and
+ * users that join after the first step (n is fixed).
+ *
+ * Determinism: everything is summed in a fixed order (neighbours ascending, users
+ * ascending); only fr_graph_build(_tables) runs threads, and it is thread-invariant.
+ */
+#ifndef FEDREC_GRAPH_AGG_H
+#define FEDREC_GRAPH_AGG_H
+
+#include <stdint.h>
+#include "fedrec/graph.h"
+#include "fedrec/status.h"
+
+typedef enum fr_graph_global { FR_GLOBAL_MEAN, FR_GLOBAL_DEGREE } fr_graph_global;
+
+/* One step's outcome. */
+typedef struct fr_graph_gen {
+    int ready;          /* 0 until a step filled it */
+    fr_graph g;
+    fr_sparse_rows *d;  /* [n] views of rows/val below */
+    int32_t **rows;     /* [n][cap] */
+    float **val;        /* [n][cap x k] */
+    int32_t *cap;       /* [n] */
+    float *base;        /* [N x k] the G of that step (A_j = base + D_j) */
+} fr_graph_gen;
+
+typedef struct fr_graph_agg {
+    int32_t n, k;
+    int64_t N;
+    fr_graph_opts opts;
+    fr_graph_global global;
+    fr_graph_gen gen[2];
+    int newest;         /* index into gen of the newest step (the other is the one before) */
+    int32_t steps;
+    double *acc;        /* [N x k] scratch for G' */
+    double *c;          /* [n] scratch: G' weights */
+} fr_graph_agg;
+
+/* n users, tables [N x k]. a owns everything it allocates; fr_graph_agg_free releases
+ * it (also after a failed init). Errors: FR_ERR_USAGE for n, N or k < 1; FR_ERR_NOMEM. */
+fr_status fr_graph_agg_init(fr_graph_agg *a, int32_t n, int64_t N, int32_t k,
+                            const fr_graph_opts *o, fr_graph_global global, fr_error *err);
+void fr_graph_agg_free(fr_graph_agg *a);
+
+/* One server step. table [N x k] holds G on entry and G' on return; d[n] are the
+ * users' changes relative to G (rows ascending, n_rows 0 for a user absent this round),
+ * copied in. x [n x dim] are the vectors the graph is built from, or NULL to build it
+ * from the tables G + D_i. On failure table is unchanged, the newest generation is
+ * marked not ready and err says why (fr_graph_build's errors). */
+fr_status fr_graph_agg_step(fr_graph_agg *a, float *table, const fr_sparse_rows *d,
+                            const float *x, int64_t dim, fr_error *err);
+
+/* out [n_req x k] = rows req (ascending) of R_i from the newest step (age 0) or the one
+ * before (age 1). Returns 0 and writes nothing when that step has not happened. */
+int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *req,
+                      int32_t n_req, float *out);
+
+#endif

@@ -1,0 +1,137 @@
+/* graph_agg.c - graph-guided aggregation of row-sparse item-table changes (graph_agg.h
+ * gives the equations: UFGraphFR eq. 16-17, GPFedRec's server).
+ * Leaves out: what graph_agg.h lists (mp_layers > 1, noise, late joiners). */
+#include "fedrec/graph_agg.h"
+
+#include <string.h>
+
+#include "fedrec/alloc.h"
+
+static void gen_free(fr_graph_gen *g, int32_t n) {
+    fr_graph_free(&g->g);
+    if (g->rows)
+        for (int32_t i = 0; i < n; i++) fr_free(g->rows[i]);
+    if (g->val)
+        for (int32_t i = 0; i < n; i++) fr_free(g->val[i]);
+    fr_free(g->rows);
+    fr_free(g->val);
+    fr_free(g->cap);
+    fr_free(g->d);
+    fr_free(g->base);
+    memset(g, 0, sizeof *g);
+}
+
+static int gen_init(fr_graph_gen *g, int32_t n, int64_t N, int32_t k) {
+    memset(g, 0, sizeof *g);
+    g->d = fr_calloc((size_t)n, sizeof(fr_sparse_rows));
+    g->rows = fr_calloc((size_t)n, sizeof(int32_t *));
+    g->val = fr_calloc((size_t)n, sizeof(float *));
+    g->cap = fr_calloc((size_t)n, sizeof(int32_t));
+    g->base = fr_alloc((size_t)(N * k), sizeof(float));
+    return g->d && g->rows && g->val && g->cap && g->base;
+}
+
+fr_status fr_graph_agg_init(fr_graph_agg *a, int32_t n, int64_t N, int32_t k,
+                            const fr_graph_opts *o, fr_graph_global global, fr_error *err) {
+    memset(a, 0, sizeof *a);
+    if (n < 1 || N < 1 || k < 1)
+        return fr_fail(err, FR_ERR_USAGE, "graph aggregation: %d users with %lld x %d tables, "
+                       "need at least 1 of each", n, (long long)N, k);
+    a->n = n, a->N = N, a->k = k;
+    a->opts = *o;
+    a->global = global;
+    a->acc = fr_alloc((size_t)(N * k), sizeof(double));
+    a->c = fr_alloc((size_t)n, sizeof(double));
+    if (!a->acc || !a->c || !gen_init(&a->gen[0], n, N, k) || !gen_init(&a->gen[1], n, N, k))
+        return fr_nomem(err, "graph aggregation state", (size_t)(N * k) * 16);
+    return FR_OK;
+}
+
+void fr_graph_agg_free(fr_graph_agg *a) {
+    gen_free(&a->gen[0], a->n);
+    gen_free(&a->gen[1], a->n);
+    fr_free(a->acc);
+    fr_free(a->c);
+    memset(a, 0, sizeof *a);
+}
+
+/* Copies d into g's own storage. */
+static fr_status copy_changes(fr_graph_gen *g, const fr_sparse_rows *d, int32_t n, int32_t k,
+                              fr_error *err) {
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t nr = d[i].n_rows > 0 ? d[i].n_rows : 0;
+        if (nr > g->cap[i]) {
+            fr_free(g->rows[i]);
+            fr_free(g->val[i]);
+            g->rows[i] = fr_alloc((size_t)nr, sizeof(int32_t));
+            g->val[i] = fr_alloc((size_t)nr * (size_t)k, sizeof(float));
+            g->cap[i] = g->rows[i] && g->val[i] ? nr : 0;
+            if (!g->cap[i]) return fr_nomem(err, "a user's table changes", (size_t)nr * k * 4);
+        }
+        if (nr > 0) {
+            memcpy(g->rows[i], d[i].rows, (size_t)nr * sizeof(int32_t));
+            memcpy(g->val[i], d[i].val, (size_t)nr * (size_t)k * sizeof(float));
+        }
+        g->d[i] = (fr_sparse_rows){ nr, g->rows[i], g->val[i] };
+    }
+    return FR_OK;
+}
+
+/* c[n] = the weight of each user's change in G' (graph_agg.h, step 3). */
+static void global_weights(double *c, const fr_graph *g, fr_graph_global mode) {
+    if (mode == FR_GLOBAL_MEAN) {
+        fr_graph_column_mean(g, c);
+        return;
+    }
+    memset(c, 0, (size_t)g->n * sizeof(double));
+    double total = 0.0;
+    for (int32_t i = 0; i < g->n; i++) total += (double)(g->off[i + 1] - g->off[i]);
+    for (int32_t i = 0; i < g->n; i++) {
+        const double wi = (double)(g->off[i + 1] - g->off[i]) / total;
+        for (int64_t e = g->off[i]; e < g->off[i + 1]; e++) c[g->nbr[e]] += wi * g->w[e];
+    }
+}
+
+fr_status fr_graph_agg_step(fr_graph_agg *a, float *table, const fr_sparse_rows *d,
+                            const float *x, int64_t dim, fr_error *err) {
+    const int next = 1 - a->newest;
+    fr_graph_gen *g = &a->gen[next];
+    const int64_t sz = a->N * a->k;
+    g->ready = 0;
+    fr_graph_free(&g->g);
+    fr_status st = copy_changes(g, d, a->n, a->k, err);
+    if (st != FR_OK) return st;
+    memcpy(g->base, table, (size_t)sz * sizeof(float));
+    st = x ? fr_graph_build(&g->g, x, a->n, dim, &a->opts, err)
+           : fr_graph_build_tables(&g->g, g->base, g->d, a->n, a->N, a->k, &a->opts, err);
+    if (st != FR_OK) return st;
+    global_weights(a->c, &g->g, a->global);
+    memset(a->acc, 0, (size_t)sz * sizeof(double));
+    for (int32_t j = 0; j < a->n; j++) {
+        const double cj = a->c[j];
+        if (cj == 0.0) continue;
+        for (int32_t b = 0; b < g->d[j].n_rows; b++) {
+            double *o = a->acc + (int64_t)g->d[j].rows[b] * a->k;  /* [k] */
+            const float *v = g->d[j].val + (int64_t)b * a->k;      /* [k] */
+            for (int32_t q = 0; q < a->k; q++) o[q] += cj * v[q];
+        }
+    }
+    for (int64_t e = 0; e < sz; e++) table[e] = (float)(table[e] + a->acc[e]);
+    g->ready = 1;
+    a->newest = next;
+    a->steps++;
+    return FR_OK;
+}
+
+int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *req,
+                      int32_t n_req, float *out) {
+    const fr_graph_gen *g = &a->gen[age == 0 ? a->newest : 1 - a->newest];
+    if (!g->ready || (age != 0 && a->steps < 2)) return 0;
+    fr_graph_mix_rows(&g->g, i, g->d, a->k, req, n_req, out);
+    for (int32_t r = 0; r < n_req; r++) {
+        float *o = out + (int64_t)r * a->k;                  /* [k] */
+        const float *b = g->base + (int64_t)req[r] * a->k;  /* [k] */
+        for (int32_t q = 0; q < a->k; q++) o[q] += b[q];
+    }
+    return 1;
+}
