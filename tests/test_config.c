@@ -252,7 +252,7 @@ static void test_ini_errors(void **state) {
     expect_ini_error("[train]\nserver_lr = inf\n",
                      "2: [train] server_lr: 'inf' is out of range (0, inf)");
     expect_ini_error("[train]\nalgorithm = sgd\n",
-                     "2: [train] algorithm: 'sgd' must be one of fedrecon|fedavg|pfedrec|central");
+                     "2: [train] algorithm: 'sgd' must be one of fedrecon|fedavg|pfedrec|gpfedrec|ufgraphfr|central");
     expect_ini_error("[model]\nbias = maybe\n",
                      "2: [model] bias: 'maybe' must be one of true|false|1|0|yes|no|on|off");
     expect_ini_error("[run]\nseed = -1\n",
@@ -383,7 +383,7 @@ static void test_json_round_trip(void **state) {
         const cJSON *seed =
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "run"), "seed");
         assert_true(k < 2 ? cJSON_IsNumber(seed) : cJSON_IsString(seed));
-        assert_int_equal(cJSON_GetArraySize(json), 9); /* sections, [async] included */
+        assert_int_equal(cJSON_GetArraySize(json), 10); /* sections, [async] and [graph] included */
 
         assert_int_equal(fr_config_from_json(&b, json, &err), FR_OK);
         assert_memory_equal(&a, &b, sizeof a);
@@ -487,7 +487,7 @@ static void test_print_help(void **state) {
     assert_non_null(strstr(buf, "(20)"));
     assert_non_null(strstr(buf, "  data.path "));
     assert_non_null(strstr(buf, "(\"\")"));
-    assert_non_null(strstr(buf, "fedrecon|fedavg|pfedrec|central"));
+    assert_non_null(strstr(buf, "fedrecon|fedavg|pfedrec|gpfedrec|ufgraphfr|central"));
     free(buf);
 }
 

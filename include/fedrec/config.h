@@ -48,7 +48,7 @@ typedef struct fr_config {
     char norm[8];                    /* post|pre: layer-norm placement */
     double l2_emb;                   /* L2 on the item embedding table, 0 */
     /* [train] */
-    char algorithm[32];              /* fedrecon|fedavg|pfedrec|central */
+    char algorithm[32];              /* fedrecon|fedavg|pfedrec|gpfedrec|ufgraphfr|central */
     int32_t rounds;                  /* 20 */
     int32_t clients_per_round;       /* 50 */
     int32_t batch_size;              /* 5: examples (MF) or windows (SASRec) per step */
@@ -74,6 +74,18 @@ typedef struct fr_config {
     int32_t async_concurrency;       /* clients in flight */
     int32_t async_buffer;            /* K: arrivals per server step */
     char async_duration[16];         /* lognormal|pareto|constant */
+    /* [graph] graph-guided aggregation (gpfedrec, ufgraphfr) */
+    char graph_similarity[16];       /* cosine|distance */
+    int32_t graph_top_n;             /* 10; 0 = threshold mode */
+    double graph_threshold;          /* 1 */
+    char graph_weights[16];          /* uniform|similarity */
+    int32_t graph_self_loop;
+    char graph_global[8];            /* mean|degree */
+    char graph_start[16];            /* global|personal */
+    double graph_reg;                /* 1 */
+    double graph_noise;              /* 0 */
+    char graph_user_features[FR_CONFIG_STR]; /* .npy path or "" */
+    int32_t graph_text_dim;          /* 64 */
     double async_duration_scale;     /* median (lognormal) / minimum (pareto) seconds */
     double async_duration_param;     /* sigma (lognormal) / alpha (pareto) */
     char async_staleness[16];        /* sqrt|poly|constant */

@@ -27,7 +27,8 @@ double fr_infonce_loss(float *dz, const float *z, int64_t n, int64_t m, double t
 /* z[n x C], y[n] in [0, C); dz may be NULL. */
 double fr_softmax_ce_loss(float *dz, const float *z, const int32_t *y, int64_t n, int64_t c);
 /* z[n] logits, y[n] labels in {0, 1}; OVERWRITES dz[n] = (s(z) - y) / n (not NULL)
- * and returns the SUM of the per-row losses (a client adds batches up). */
+ * and returns the SUM of the per-row losses (a client adds batches up). A dz below
+ * FLT_MIN in magnitude (subnormal: a saturated sigmoid) is written as 0. */
 double fr_bce_logits(float *dz, const float *z, const float *y, int64_t n);
 /* The same loss as PyTorch's float32 Sigmoid followed by BCELoss computes it, which the
  * published PFedRec/GPFedRec code trains with: p = 1/(1 + e^-z) in float (p rounds to

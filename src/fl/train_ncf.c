@@ -37,17 +37,20 @@
 #include "fedrec/checkpoint.h"
 #include "fedrec/engine.h"
 #include "fedrec/fileio.h"
+#include "fedrec/graph_agg.h"
 #include "fedrec/loss.h"
 #include "fedrec/ncf.h"
 #include "fedrec/nn.h"
+#include "fedrec/npy.h"
 #include "fedrec/optim.h"
 #include "fedrec/rank_eval.h"
 #include "fedrec/ranking.h"
+#include "fedrec/textenc.h"
 #include "fedrec/timer.h"
 #include "fedrec/train.h"
 #include "train_internal.h"
 
-enum { ALG_FEDAVG, ALG_PFEDREC, ALG_CENTRAL };
+enum { ALG_FEDAVG, ALG_PFEDREC, ALG_GPFEDREC, ALG_UFGRAPH, ALG_CENTRAL };
 
 /* One thread's scratch. */
 typedef struct ncf_slot {
@@ -63,6 +66,13 @@ typedef struct ncf_slot {
     int32_t *bl;           /* [B] batch rows of table */
     float *sc, *ds;        /* [S] scorer copy and gradient */
     float *p, *dp;         /* [K] user vector and gradient */
+    /* graph-guided clients (gpfedrec, ufgraphfr) */
+    float *anchor;         /* [R x K] the client's R_i on its rows */
+    float *pull;           /* [R x K] this batch's pull toward anchor */
+    float *jw;             /* [T x K + K] ufgraphfr: the joint layer W, then b */
+    int32_t *ev_item;      /* [N] evaluation: candidate rows to mix, ascending */
+    float *ev_rows;        /* [N x K] their R_i rows */
+    const float *v;        /* [T] ufgraphfr: the user's text features */
 } ncf_slot;
 
 typedef struct ncf_run {
@@ -72,6 +82,19 @@ typedef struct ncf_run {
     fr_ncf_cfg nc;
     int32_t K, N, S, B;
     int user_vec;                 /* the scorer reads a user vector */
+    int graph;                    /* gpfedrec or ufgraphfr: graph-guided aggregation */
+    fr_graph_agg agg;             /* the server's graph state over n_clients users */
+    int32_t *gidx;                /* [n_users] user -> graph index (-1: not a client) */
+    fr_sparse_rows *d_in;         /* [n_clients] a round's uploaded changes */
+    float *gx;                    /* [n_clients x gdim] ufgraphfr: uploaded joint layers */
+    int64_t gdim;                 /* T x K */
+    int64_t gvec_off;             /* offset of graph_vector in params (-1: none) */
+    float *feat;                  /* [n_users x T] ufgraphfr: text features */
+    int32_t T;
+    float *jws;                   /* [n_users x (T K + K)] ufgraphfr: local joint layers */
+    int32_t *n_batches;           /* [n_users] local steps of the user's latest round */
+    double pull;                  /* item_lr x reg x 2 / (N K): a step's pull toward R_i */
+    int start_personal;           /* graph.start = personal */
     int torch_bce;                /* train.bce = torch */
     fr_param_layout layout;       /* item_embedding [N x K] row-sparse (+ scorer [S]) */
     float *params;
@@ -100,7 +123,8 @@ typedef struct ncf_run {
 static void slot_free(ncf_slot *s) {
     fr_ncf_work_destroy(s->work);
     void *p[] = { s->ex_item, s->ex_label, s->order, s->rows, s->local_of, s->table, s->seen,
-                  s->q, s->u, s->dq, s->du, s->z, s->dz, s->y, s->bl, s->sc, s->ds, s->p, s->dp };
+                  s->q, s->u, s->dq, s->du, s->z, s->dz, s->y, s->bl, s->sc, s->ds, s->p, s->dp,
+                  s->anchor, s->pull, s->jw, s->ev_item, s->ev_rows };
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) fr_free(p[i]);
 }
 
@@ -117,6 +141,13 @@ static void run_free(ncf_run *r) {
     fr_free(r->p_val);
     fr_free(r->p_n);
     if (r->alg != ALG_CENTRAL) fr_free(r->uvec);
+    fr_graph_agg_free(&r->agg);
+    fr_free(r->gidx);
+    fr_free(r->d_in);
+    fr_free(r->gx);
+    fr_free(r->feat);
+    fr_free(r->jws);
+    fr_free(r->n_batches);
     fr_free(r->scorers);
     fr_free(r->params);
     fr_free(r->g_start);
@@ -147,6 +178,15 @@ static fr_status slot_init(ncf_slot *s, const ncf_run *r, fr_error *err) {
     s->ds = fr_alloc((size_t)r->S + 1, sizeof(float));
     s->p = fr_alloc((size_t)K, sizeof(float));
     s->dp = fr_alloc((size_t)K, sizeof(float));
+    if (r->graph) {
+        s->anchor = fr_alloc((size_t)(r->max_rows * K), sizeof(float));
+        s->pull = fr_alloc((size_t)(r->max_rows * K), sizeof(float));
+        s->jw = fr_alloc((size_t)r->gdim + (size_t)K, sizeof(float));
+        s->ev_item = fr_alloc((size_t)r->N, sizeof(int32_t));
+        s->ev_rows = fr_alloc((size_t)r->N * (size_t)K, sizeof(float));
+        if (!s->anchor || !s->pull || !s->jw || !s->ev_item || !s->ev_rows)
+            return fr_nomem(err, "graph client work space", (size_t)r->N * K * 4);
+    }
     if (!s->ex_item || !s->ex_label || !s->order || !s->rows || !s->local_of || !s->table ||
         !s->seen || !s->q || !s->u || !s->dq || !s->du || !s->z || !s->dz || !s->y || !s->bl ||
         !s->sc || !s->ds || !s->p || !s->dp)
@@ -157,13 +197,38 @@ static fr_status slot_init(ncf_slot *s, const ncf_run *r, fr_error *err) {
 
 /* ---- set-up ---- */
 
+/* ufgraphfr's text features: graph.user_features (.npy, one row per dense user, i.e.
+ * ascending raw user id), or the built-in hashing encoder of the users' profiles. */
+static fr_status load_features(ncf_run *r, const fr_config *c, fr_error *err) {
+    const int32_t U = r->ds.n_users;
+    if (c->graph_user_features[0]) {
+        int64_t rows = 0, cols = 0;
+        fr_status st = fr_npy_read(c->graph_user_features, &r->feat, &rows, &cols, err);
+        if (st != FR_OK) return st;
+        if (rows != U)
+            return fr_fail(err, FR_ERR_INPUT, "%s: field shape: %lld rows, but the data has %d "
+                           "users (row u is the u-th smallest raw user id)",
+                           c->graph_user_features, (long long)rows, U);
+        if (cols < 1 || cols > 1000000)
+            return fr_fail(err, FR_ERR_INPUT, "%s: field shape: %lld columns, need 1 .. 1000000",
+                           c->graph_user_features, (long long)cols);
+        r->T = (int32_t)cols;
+        return FR_OK;
+    }
+    r->T = c->graph_text_dim;
+    return fr_user_text_features(&r->ds, r->T, c->seed, &r->feat, err);
+}
+
 static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error *err) {
     memset(r, 0, sizeof *r);
     r->c = c;
     r->threads = threads;
-    r->alg = strcmp(c->algorithm, "pfedrec") == 0   ? ALG_PFEDREC
-             : strcmp(c->algorithm, "central") == 0 ? ALG_CENTRAL
-                                                    : ALG_FEDAVG;
+    r->alg = strcmp(c->algorithm, "pfedrec") == 0     ? ALG_PFEDREC
+             : strcmp(c->algorithm, "gpfedrec") == 0  ? ALG_GPFEDREC
+             : strcmp(c->algorithm, "ufgraphfr") == 0 ? ALG_UFGRAPH
+             : strcmp(c->algorithm, "central") == 0   ? ALG_CENTRAL
+                                                      : ALG_FEDAVG;
+    r->graph = r->alg == ALG_GPFEDREC || r->alg == ALG_UFGRAPH;
     if (strcmp(c->algorithm, "fedrecon") == 0)
         return fr_fail(err, FR_ERR_USAGE, "model ncf: train.algorithm must be fedavg, pfedrec "
                        "or central (fedrecon is R1's explicit-rating algorithm)");
@@ -173,6 +238,13 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
     if (r->alg == ALG_PFEDREC && sc != FR_NCF_AFFINE)
         return fr_fail(err, FR_ERR_USAGE, "train.algorithm = pfedrec needs model.scorer = affine "
                        "(PFedRec's score function has no user vector; got '%s')", c->scorer);
+    if (r->graph && sc == FR_NCF_AFFINE)
+        return fr_fail(err, FR_ERR_USAGE, "train.algorithm = %s needs a scorer with a user "
+                       "vector (model.scorer = mlp or dot)", c->algorithm);
+    if (r->graph && (c->clients_fraction < 1.0 || strcmp(c->mode, "sync") != 0))
+        return fr_fail(err, FR_ERR_USAGE, "train.algorithm = %s builds its graph over every "
+                       "user each round: it needs train.clients_fraction = 1 and train.mode = "
+                       "sync", c->algorithm);
     const int32_t K = c->dim, hidden[3] = { K, K / 2 > 0 ? K / 2 : 1, K / 4 > 0 ? K / 4 : 1 };
     fr_status st = fr_ncf_cfg_init(&r->nc, sc, K, hidden, c->mlp_layers, c->mlp_relu, err);
     if (st != FR_OK) return st;
@@ -187,24 +259,36 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
     r->lr = c->client_lr;
     r->user_lr = c->client_lr * (c->lr_eta - 1.0);
     r->item_lr = c->client_lr * ((double)r->N * c->lr_eta - 1.0);
-    /* layout: the item table, then the scorer when it is shared */
+    const int32_t U = r->ds.n_users;
+    if (r->alg == ALG_UFGRAPH) {
+        st = load_features(r, c, err);
+        if (st != FR_OK) return st;
+    }
+    /* layout: the item table, then the scorer when it is shared, then (ufgraphfr) the
+     * joint layer each client uploads for the graph */
     fr_layout_add(&r->layout, "item_embedding", r->N, K, FR_SCOPE_GLOBAL, 1);
-    const int shared_scorer = r->alg != ALG_PFEDREC && r->S > 0;
+    const int local_scorer = r->alg == ALG_PFEDREC || r->graph;
+    const int shared_scorer = !local_scorer && r->S > 0;
     int ts = shared_scorer ? fr_layout_add(&r->layout, "scorer", 1, r->S, FR_SCOPE_GLOBAL, 0) : -1;
     r->scorer_off = ts >= 0 ? r->layout.t[ts].offset : -1;
-    const int32_t U = r->ds.n_users;
+    r->gdim = (int64_t)r->T * K;
+    int tg = r->alg == ALG_UFGRAPH ? fr_layout_add(&r->layout, "graph_vector", 1, r->gdim,
+                                                   FR_SCOPE_GLOBAL, 0) : -1;
+    r->gvec_off = tg >= 0 ? r->layout.t[tg].offset : -1;
+    r->start_personal = strcmp(c->graph_start, "personal") == 0;
+    r->pull = r->item_lr * c->graph_reg * 2.0 / ((double)r->N * K);
     /* central trains params and the user table as one vector: users follow params */
     const size_t extra = r->alg == ALG_CENTRAL ? (size_t)U * (size_t)K : 0;
     r->params = fr_alloc((size_t)r->layout.size + extra, sizeof(float));
     r->uvec = r->alg == ALG_CENTRAL ? (r->params ? r->params + r->layout.size : NULL)
                                     : fr_alloc((size_t)U * (size_t)K, sizeof(float));
-    r->scorers = r->alg == ALG_PFEDREC ? fr_alloc((size_t)U * (size_t)r->S, sizeof(float)) : NULL;
+    r->scorers = local_scorer ? fr_alloc((size_t)U * (size_t)r->S + 1, sizeof(float)) : NULL;
     r->p_n = fr_alloc((size_t)U, sizeof(int32_t));
     r->g_start = r->alg == ALG_CENTRAL ? NULL : fr_alloc((size_t)r->layout.size, sizeof(float));
     r->p_rows = fr_calloc((size_t)U, sizeof(int32_t *));
     r->p_val = fr_calloc((size_t)U, sizeof(float *));
     r->clients = fr_alloc((size_t)U, sizeof(int32_t));
-    if (!r->params || !r->uvec || (r->alg == ALG_PFEDREC && !r->scorers) || !r->p_n ||
+    if (!r->params || !r->uvec || (local_scorer && !r->scorers) || !r->p_n ||
         (r->alg != ALG_CENTRAL && !r->g_start) ||
         !r->p_rows || !r->p_val || !r->clients)
         return fr_nomem(err, "model and client state", (size_t)r->layout.size * 4);
@@ -218,6 +302,14 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
     for (int32_t k = 0; k < K; k++) tmpl[k] = (float)fr_rng_normal(&rng);
     fr_ncf_scorer_init(&r->nc, tmpl + K, &rng);
     if (shared_scorer) memcpy(r->params + r->scorer_off, tmpl + K, (size_t)r->S * sizeof(float));
+    if (r->alg == ALG_UFGRAPH) { /* the joint layer as nn.Linear(T, K), one template */
+        const size_t jn = (size_t)r->gdim + (size_t)K;
+        r->jws = fr_alloc((size_t)U * jn, sizeof(float));
+        if (!r->jws) return fr_nomem(err, "joint layers", (size_t)U * jn * 4);
+        const double bound = 1.0 / sqrt((double)r->T);
+        for (size_t e = 0; e < jn; e++) r->jws[e] = (float)((2.0 * fr_rng_uniform(&rng) - 1.0) * bound);
+        for (int32_t u = 1; u < U; u++) memcpy(r->jws + (size_t)u * jn, r->jws, jn * sizeof(float));
+    }
     for (int32_t u = 0; u < U; u++) {
         if (r->alg == ALG_CENTRAL) { /* a table of users: each its own draw */
             fr_rng ur;
@@ -244,6 +336,30 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
     if (r->n_clients == 0)
         return fr_fail(err, FR_ERR_INPUT, "%s: no user has the three interactions leave-one-out needs",
                        r->ds.source);
+    if (r->graph) {
+        fr_graph_opts go = { strcmp(c->graph_similarity, "distance") == 0 ? FR_GRAPH_COSINE_DISTANCE
+                                                                          : FR_GRAPH_COSINE,
+                             c->graph_top_n, c->graph_threshold,
+                             strcmp(c->graph_weights, "similarity") == 0 ? FR_GRAPH_SIMILARITY
+                                                                         : FR_GRAPH_UNIFORM,
+                             c->graph_self_loop, 0 };
+        if (go.top_n >= r->n_clients)
+            return fr_fail(err, FR_ERR_USAGE, "graph.top_n = %d, but there are only %d clients "
+                           "(at most %d neighbours each)", go.top_n, r->n_clients, r->n_clients - 1);
+        st = fr_graph_agg_init(&r->agg, r->n_clients, r->N, K, &go,
+                               strcmp(c->graph_global, "degree") == 0 ? FR_GLOBAL_DEGREE
+                                                                      : FR_GLOBAL_MEAN, err);
+        if (st != FR_OK) return st;
+        r->gidx = fr_alloc((size_t)U, sizeof(int32_t));
+        r->d_in = fr_calloc((size_t)r->n_clients, sizeof(fr_sparse_rows));
+        r->n_batches = fr_calloc((size_t)U, sizeof(int32_t));
+        r->gx = r->alg == ALG_UFGRAPH ? fr_alloc((size_t)r->n_clients * (size_t)r->gdim, sizeof(float))
+                                      : NULL;
+        if (!r->gidx || !r->d_in || !r->n_batches || (r->alg == ALG_UFGRAPH && !r->gx))
+            return fr_nomem(err, "graph round state", (size_t)r->n_clients * (size_t)r->gdim * 4);
+        for (int32_t u = 0; u < U; u++) r->gidx[u] = -1;
+        for (int32_t i = 0; i < r->n_clients; i++) r->gidx[r->clients[i]] = i;
+    }
     r->slot = fr_calloc((size_t)threads, sizeof(ncf_slot));
     if (!r->slot) return fr_nomem(err, "client slots", (size_t)threads * sizeof(ncf_slot));
     for (int t = 0; t < threads && st == FR_OK; t++) st = slot_init(&r->slot[t], r, err);
@@ -306,6 +422,35 @@ static fr_status build_examples(ncf_slot *s, const ncf_run *r, fr_user_view v, u
     return FR_OK;
 }
 
+/* p[K] = v W + b, ufgraphfr's user vector from its text features (eq. 3); W [T x K]
+ * then b [K] in jw. */
+static void joint_forward(ncf_slot *s, const ncf_run *r) {
+    const int32_t K = r->K, T = r->T;
+    const float *b = s->jw + (int64_t)T * K;
+    for (int32_t k = 0; k < K; k++) s->p[k] = b[k];
+    for (int32_t t = 0; t < T; t++) {
+        const float vt = s->v[t];
+        if (vt == 0.0f) continue;
+        const float *w = s->jw + (int64_t)t * K; /* [K] */
+        for (int32_t k = 0; k < K; k++) s->p[k] += vt * w[k];
+    }
+}
+
+/* SGD on the joint layer from dp, the gradient of p = v W + b: dW = v^T dp, db = dp;
+ * then p is recomputed. */
+static void joint_step(ncf_slot *s, const ncf_run *r) {
+    const int32_t K = r->K, T = r->T;
+    float *b = s->jw + (int64_t)T * K;
+    for (int32_t t = 0; t < T; t++) {
+        const float vt = s->v[t];
+        if (vt == 0.0f) continue;
+        float *w = s->jw + (int64_t)t * K; /* [K] */
+        for (int32_t k = 0; k < K; k++) w[k] -= (float)(r->user_lr * vt * s->dp[k]);
+    }
+    for (int32_t k = 0; k < K; k++) b[k] -= (float)(r->user_lr * s->dp[k]);
+    joint_forward(s, r);
+}
+
 /* One batch: forward, BCE, backward; with step_scorer the scorer steps (and, for a
  * pfedrec first pass, nothing else). Returns the batch's summed loss. */
 static double batch_step(ncf_slot *s, const ncf_run *r, int64_t b0, int64_t b1, int pass) {
@@ -333,7 +478,10 @@ static double batch_step(ncf_slot *s, const ncf_run *r, int64_t b0, int64_t b1, 
         memset(s->dp, 0, (size_t)K * sizeof(float));
         for (int64_t i = 0; i < n; i++)
             for (int32_t k = 0; k < K; k++) s->dp[k] += s->du[i * K + k];
-        for (int32_t k = 0; k < K; k++) s->p[k] -= (float)(r->user_lr * s->dp[k]);
+        if (r->alg == ALG_UFGRAPH)
+            joint_step(s, r);
+        else
+            for (int32_t k = 0; k < K; k++) s->p[k] -= (float)(r->user_lr * s->dp[k]);
     }
     for (int64_t i = 0; i < n; i++) { /* rows repeat within a batch: their gradients add */
         float *row = s->table + (int64_t)s->bl[i] * K;
@@ -383,7 +531,18 @@ static fr_status client_update(void *ctx, int slot, const float *params, int32_t
     if (st != FR_OK) return st;
     for (int32_t i = 0; i < nr; i++)
         memcpy(s->table + (int64_t)i * K, params + (int64_t)s->rows[i] * K, (size_t)K * sizeof(float));
-    if (r->user_vec) memcpy(s->p, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
+    if (r->graph) { /* R_i on the client's rows (the round's start table before a graph) */
+        if (!fr_graph_agg_rows(&r->agg, 0, r->gidx[user], s->rows, nr, s->anchor))
+            memcpy(s->anchor, s->table, (size_t)nr * (size_t)K * sizeof(float));
+        if (r->start_personal) memcpy(s->table, s->anchor, (size_t)nr * (size_t)K * sizeof(float));
+    }
+    if (r->alg == ALG_UFGRAPH) {
+        s->v = r->feat + (int64_t)user * r->T;
+        memcpy(s->jw, r->jws + (int64_t)user * (r->gdim + K), (size_t)(r->gdim + K) * sizeof(float));
+        joint_forward(s, r);
+    } else if (r->user_vec) {
+        memcpy(s->p, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
+    }
     if (r->S > 0)
         memcpy(s->sc, r->scorers ? r->scorers + (int64_t)user * r->S : params + r->scorer_off,
                (size_t)r->S * sizeof(float));
@@ -391,16 +550,26 @@ static fr_status client_update(void *ctx, int slot, const float *params, int32_t
     fr_rng_init(&shuf, c->seed, round, (uint32_t)user, FR_PURPOSE_SHUFFLE);
     for (int64_t i = 0; i < E; i++) s->order[i] = (int32_t)i;
     double loss = 0.0;
+    int32_t steps = 0;
+    const int64_t rk = (int64_t)nr * K;
     for (int32_t ep = 0; ep < c->client_epochs; ep++) {
         fr_rng_shuffle_i32(&shuf, s->order, E);
-        for (int64_t b0 = 0; b0 < E; b0 += r->B) {
+        for (int64_t b0 = 0; b0 < E; b0 += r->B, steps++) {
             const int64_t b1 = b0 + r->B < E ? b0 + r->B : E;
             if (r->alg == ALG_PFEDREC) {
                 batch_step(s, r, b0, b1, 1);          /* the score function first */
                 loss += batch_step(s, r, b0, b1, 2);  /* then the items, re-scored */
-            } else {
-                loss += batch_step(s, r, b0, b1, 0);
+                continue;
             }
+            /* graph clients: one loss BCE + reg mean((E - R_i)^2) over the N x K table,
+             * one step: the pull on every row the client holds is taken at the same
+             * point as the batch's BCE gradient */
+            const int pulled = r->graph && r->pull != 0.0;
+            if (pulled)
+                for (int64_t e = 0; e < rk; e++) s->pull[e] = (float)(r->pull * (s->table[e] - s->anchor[e]));
+            loss += batch_step(s, r, b0, b1, 0);
+            if (pulled)
+                for (int64_t e = 0; e < rk; e++) s->table[e] -= s->pull[e];
         }
     }
     /* upload: the touched rows' and the shared scorer's change */
@@ -414,16 +583,63 @@ static fr_status client_update(void *ctx, int slot, const float *params, int32_t
     }
     if (r->scorer_off >= 0)
         for (int32_t i = 0; i < r->S; i++) up->dense[i] = s->sc[i] - params[r->scorer_off + i];
+    if (r->gvec_off >= 0) { /* ufgraphfr: the joint layer's W for the graph (not its b), with
+                             * Laplace noise of scale graph.noise, as their code */
+        fr_rng lap;
+        fr_rng_init(&lap, c->seed, round, (uint32_t)user, FR_PURPOSE_PRIVACY);
+        for (int64_t e = 0; e < r->gdim; e++) {
+            float x = s->jw[e];
+            if (c->graph_noise > 0.0) {
+                double u = fr_rng_uniform(&lap) - 0.5;
+                if (u <= -0.5) u = 0.0; /* ln 0: a 2^-53 event */
+                x += (float)(-c->graph_noise * (u < 0 ? -1.0 : 1.0) * log1p(-2.0 * fabs(u)));
+            }
+            up->dense[e] = x;
+        }
+    }
     up->weight = (double)E;
     up->loss_sum = loss / c->client_epochs;
     up->n_examples = E;
     up->n_correct = 0;
     up->score = 0.0;
     /* what stays on the device */
-    if (r->user_vec) memcpy(r->uvec + (int64_t)user * K, s->p, (size_t)K * sizeof(float));
+    if (r->alg == ALG_UFGRAPH)
+        memcpy(r->jws + (int64_t)user * (r->gdim + K), s->jw, (size_t)(r->gdim + K) * sizeof(float));
+    else if (r->user_vec)
+        memcpy(r->uvec + (int64_t)user * K, s->p, (size_t)K * sizeof(float));
+    if (r->n_batches) r->n_batches[user] = steps;
     if (r->scorers) memcpy(r->scorers + (int64_t)user * r->S, s->sc, (size_t)r->S * sizeof(float));
     st = keep_personal(r, user, s, nr, err);
     for (int32_t i = 0; i < nr; i++) s->local_of[s->rows[i]] = -1;
+    return st;
+}
+
+/* ---- the server of gpfedrec and ufgraphfr ---- */
+
+/* Graph-guided aggregation (graph_agg.h) of the round's uploads: every client's changed
+ * rows, and for ufgraphfr the joint layers the graph is built from. */
+static fr_status server_update(void *ctx, float *params, const fr_update *const *ups,
+                               const double *weights, int32_t n, uint32_t round, fr_error *err) {
+    ncf_run *r = ctx;
+    (void)weights;
+    if (n != r->n_clients) /* refused at set-up; a safeguard */
+        return fr_fail(err, FR_ERR_RUNTIME, "round %u: %d of %d clients reported; the graph "
+                       "needs all", round, n, r->n_clients);
+    memset(r->d_in, 0, (size_t)r->n_clients * sizeof(fr_sparse_rows));
+    for (int32_t i = 0; i < n; i++) {
+        const fr_update *u = ups[i];
+        const int32_t gi = r->gidx[u->client];
+        r->d_in[gi] = (fr_sparse_rows){ u->n_rows, u->rows, u->sparse };
+        if (r->gx) memcpy(r->gx + (int64_t)gi * r->gdim, u->dense, (size_t)r->gdim * sizeof(float));
+    }
+    fr_status st = fr_graph_agg_step(&r->agg, params, r->d_in, r->gx, r->gdim, err);
+    if (st == FR_OK && r->gvec_off >= 0) { /* the model keeps the mean uploaded joint layer */
+        for (int64_t e = 0; e < r->gdim; e++) {
+            double m = 0.0;
+            for (int32_t i = 0; i < n; i++) m += r->gx[(int64_t)i * r->gdim + e];
+            params[r->gvec_off + e] = (float)(m / n);
+        }
+    }
     return st;
 }
 
@@ -446,6 +662,36 @@ static const float *item_row(const ncf_run *r, const float *params, int32_t user
     return params + (int64_t)item * r->K;
 }
 
+/* A graph client's rows it did not train, for the candidates cands[n] (into
+ * s->ev_item/ev_rows, ascending): in their code the client's whole table starts at G
+ * (or R_i) and every step pulls each row toward R_i by the fraction a = r->pull, so a
+ * row no batch touched holds R_i + (1 - a)^steps (G - R_i) after the round. R_i is the
+ * one its latest round used (the step before the newest); before any graph, G. */
+static int32_t graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
+                          int32_t n) {
+    const int32_t K = r->K;
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) s->ev_item[m++] = cands[i];
+    qsort(s->ev_item, (size_t)m, sizeof(int32_t), cmp_i32);
+    int32_t u = 0;
+    for (int32_t i = 0; i < m; i++)
+        if (u == 0 || s->ev_item[i] != s->ev_item[u - 1]) s->ev_item[u++] = s->ev_item[i];
+    const float *g = r->g_start;
+    if (!fr_graph_agg_rows(&r->agg, 1, r->gidx[user], s->ev_item, u, s->ev_rows)) {
+        for (int32_t i = 0; i < u; i++)
+            memcpy(s->ev_rows + (int64_t)i * K, g + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));
+        return u;
+    }
+    const double f = r->start_personal ? 0.0 : pow(1.0 - r->pull, (double)r->n_batches[user]);
+    if (f != 0.0)
+        for (int32_t i = 0; i < u; i++) {
+            float *o = s->ev_rows + (int64_t)i * K;                /* [K] */
+            const float *gr = g + (int64_t)s->ev_item[i] * K;      /* [K] */
+            for (int32_t k = 0; k < K; k++) o[k] = (float)(o[k] + f * (gr[k] - o[k]));
+        }
+    return u;
+}
+
 static fr_status score_user(void *ctx, int slot, int32_t user, const int32_t *hist, int64_t len,
                             const int32_t *cands, int32_t n_cands, float *scores, fr_error *err) {
     eval_ctx *e = ctx;
@@ -453,6 +699,33 @@ static fr_status score_user(void *ctx, int slot, int32_t user, const int32_t *hi
     ncf_slot *s = &r->slot[slot];
     const int32_t K = r->K;
     (void)hist, (void)len, (void)err;
+    if (r->graph && r->p_n[user] >= 0) {
+        const int32_t m = graph_rows(s, r, user, cands, n_cands);
+        const float *sc = r->scorers + (int64_t)user * r->S;
+        if (r->alg == ALG_UFGRAPH) {
+            s->v = r->feat + (int64_t)user * r->T;
+            memcpy(s->jw, r->jws + (int64_t)user * (r->gdim + K), (size_t)(r->gdim + K) * sizeof(float));
+            joint_forward(s, r);
+        } else {
+            memcpy(s->p, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
+        }
+        const int32_t np = r->p_n[user];
+        for (int32_t b0 = 0; b0 < n_cands; b0 += r->B) {
+            const int32_t nb = n_cands - b0 < r->B ? n_cands - b0 : r->B;
+            for (int32_t i = 0; i < nb; i++) {
+                const int32_t item = cands[b0 + i];
+                const int32_t *hit = bsearch(&item, r->p_rows[user], (size_t)np, sizeof(int32_t), cmp_i32);
+                const float *row = hit ? r->p_val[user] + (int64_t)(hit - r->p_rows[user]) * K
+                                       : s->ev_rows + (int64_t)((const int32_t *)bsearch(
+                                             &item, s->ev_item, (size_t)m, sizeof(int32_t), cmp_i32) -
+                                         s->ev_item) * K;
+                memcpy(s->q + (int64_t)i * K, row, (size_t)K * sizeof(float));
+                memcpy(s->u + (int64_t)i * K, s->p, (size_t)K * sizeof(float));
+            }
+            fr_ncf_forward(s->work, &r->nc, sc, s->u, s->q, nb, scores + b0);
+        }
+        return FR_OK;
+    }
     const float *sc = r->scorers ? r->scorers + (int64_t)user * r->S
                       : r->scorer_off >= 0 ? e->params + r->scorer_off : NULL;
     for (int32_t b0 = 0; b0 < n_cands; b0 += r->B) {
@@ -635,7 +908,8 @@ fr_status fr_train_ncf_run(const fr_config *c, const fr_train_opts *o, cJSON **f
     } else if (st == FR_OK) {
         fr_fl_model fm = { .layout = &r.layout, .params = r.params, .clients = r.clients,
                            .n_clients = r.n_clients, .ctx = &r, .client_update = client_update,
-                           .validate = validate, .key_name = "HR@10" };
+                           .validate = validate, .key_name = "HR@10",
+                           .server_update = r.graph ? server_update : NULL };
         st = fr_fl_run(&fm, c, r.threads, &h, o->progress, &fo, err);
     }
     cJSON *final = NULL;
