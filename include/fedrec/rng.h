@@ -23,6 +23,7 @@ enum {
     FR_PURPOSE_NEGATIVES,          /* negative sampling in training */
     FR_PURPOSE_DROPOUT,
     FR_PURPOSE_ASYNC,              /* simulated client durations of asynchronous rounds */
+    FR_PURPOSE_KMEANS,             /* k-means++ seeding (FedMem prototypes) */
 };
 
 typedef struct fr_rng {
