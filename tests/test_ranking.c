@@ -28,9 +28,15 @@ static void test_metrics_by_hand(void **state) {
 static void test_rank_of_ties(void **state) {
     (void)state;
     const float s[5] = { 0.1f, 0.9f, 0.5f, 0.5f, 0.7f };
-    assert_int_equal(fr_rank_of(0.5f, s, 5), 2); /* 0.9 and 0.7 strictly higher */
+    assert_int_equal(fr_rank_of(0.5f, s, 5), 4); /* 0.9, 0.7 and both tied 0.5s */
+    assert_int_equal(fr_rank_of(0.7f, s, 5), 2); /* 0.9, and the tie */
     assert_int_equal(fr_rank_of(1.0f, s, 5), 0);
     assert_int_equal(fr_rank_of(0.0f, s, 5), 5);
+    const float flat[3] = { 0.2f, 0.2f, 0.2f }; /* a constant scorer ranks the target last */
+    assert_int_equal(fr_rank_of(0.2f, flat, 3), 3);
+    const float with_nan[3] = { NAN, 0.1f, 0.3f };
+    assert_int_equal(fr_rank_of(0.2f, with_nan, 3), 2);  /* NaN and 0.3 */
+    assert_int_equal(fr_rank_of(NAN, s, 5), 5);
 }
 
 static void test_leave_one_out(void **state) {

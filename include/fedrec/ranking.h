@@ -37,7 +37,10 @@ typedef struct fr_rank_metrics {
 void fr_rank_metrics_add(fr_rank_metrics *m, int64_t rank);
 /* Adds b into a (for combining per-user sums in a fixed order). */
 void fr_rank_metrics_merge(fr_rank_metrics *a, const fr_rank_metrics *b);
-/* Rank of target_score among scores[n] (strictly higher ones). */
+/* Rank of target_score among scores[n]: the number of scores not strictly lower, so a
+ * tie counts against the target (as the PFedRec/GPFedRec code ranks negatives first;
+ * a constant scorer ranks the target last, not first) and so does a NaN on either
+ * side. */
 int64_t fr_rank_of(float target_score, const float *scores, int64_t n);
 
 /* A user's leave-one-out parts, as lengths into its time-ordered view. */

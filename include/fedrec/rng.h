@@ -23,8 +23,8 @@ enum {
     FR_PURPOSE_NEGATIVES,          /* negative sampling in training */
     FR_PURPOSE_DROPOUT,
     FR_PURPOSE_ASYNC,              /* simulated client durations of asynchronous rounds */
-    FR_PURPOSE_PRIVACY,            /* noise a client adds to what it uploads */
     FR_PURPOSE_KMEANS,             /* k-means++ seeding (FedMem prototypes) */
+    FR_PURPOSE_PRIVACY,            /* noise a client adds to what it uploads */
 };
 
 typedef struct fr_rng {

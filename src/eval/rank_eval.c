@@ -145,7 +145,7 @@ static fr_status eval_user(int64_t *rank_s, int64_t *rank_f, slot_ws *z, int slo
         for (int64_t i = 0; i < v.n; i++) z->seen[v.item[i]] = 1; /* target too: j != target */
         const float ts = z->scores[target];
         int64_t r = 0;
-        for (int32_t j = 0; j < ds->n_items; j++) r += !z->seen[j] && z->scores[j] > ts;
+        for (int32_t j = 0; j < ds->n_items; j++) r += !z->seen[j] && !(z->scores[j] < ts); /* as fr_rank_of */
         for (int64_t i = 0; i < v.n; i++) z->seen[v.item[i]] = 0;
         *rank_f = r;
     }

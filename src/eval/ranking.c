@@ -33,7 +33,7 @@ void fr_rank_metrics_merge(fr_rank_metrics *a, const fr_rank_metrics *b) {
 
 int64_t fr_rank_of(float target_score, const float *scores, int64_t n) {
     int64_t r = 0;
-    for (int64_t i = 0; i < n; i++) r += scores[i] > target_score;
+    for (int64_t i = 0; i < n; i++) r += !(scores[i] < target_score); /* ties and NaN count */
     return r;
 }
 
