@@ -249,6 +249,57 @@ static void test_stats_implicit_even_median(void **state) {
     fr_dataset_free(&ds);
 }
 
+/* The random hold-out: each user's rows permuted together (same multiset, ratings and
+ * times still with their items), seeded, and chosen by data.holdout = auto only for a
+ * TSV without a time column. */
+static void test_shuffle_users(void **state) {
+    (void)state;
+    enum { U = 40, PER = 12 };
+    int64_t users[U * PER], items[U * PER], times[U * PER];
+    float ratings[U * PER];
+    for (int i = 0; i < U * PER; i++) {
+        users[i] = i / PER;
+        items[i] = (i * 7) % 97;
+        ratings[i] = (float)items[i];
+        times[i] = i;
+    }
+    fr_dataset a, b;
+    fr_error err = { { 0 } };
+    assert_int_equal(fr_dataset_from_triples(&a, U * PER, users, items, ratings, times, &err), FR_OK);
+    assert_int_equal(fr_dataset_from_triples(&b, U * PER, users, items, ratings, times, &err), FR_OK);
+    fr_dataset_shuffle_users(&a, 9);
+    fr_dataset_shuffle_users(&b, 9);
+    assert_memory_equal(a.item, b.item, sizeof(int32_t) * U * PER); /* seeded */
+    int moved = 0, last_moved = 0;
+    for (int32_t u = 0; u < U; u++) {
+        fr_user_view v = fr_dataset_user(&a, u);
+        int64_t tsum = 0;
+        for (int64_t i = 0; i < v.n; i++) {
+            assert_true(v.rating[i] == (float)a.item_raw[v.item[i]]); /* rows stay whole */
+            tsum += v.time[i];
+            moved += v.time[i] != u * PER + i;
+        }
+        assert_true(tsum == (int64_t)PER * u * PER + PER * (PER - 1) / 2); /* a permutation */
+        last_moved += v.time[v.n - 1] != u * PER + PER - 1;
+    }
+    assert_true(moved > U * PER / 2);
+    assert_true(last_moved > U / 2); /* the held-out item is mostly not the file's last */
+    fr_dataset_shuffle_users(&b, 10);
+    assert_memory_not_equal(a.item, b.item, sizeof(int32_t) * U * PER);
+    fr_dataset_free(&a);
+    fr_dataset_free(&b);
+    /* auto: a TSV without time is unordered; with time, or a sequence file, it is not */
+    fr_dataset ds;
+    const char *p = tu_write("nt.tsv", "user\titem\n1\t2\n1\t3\n2\t2\n");
+    assert_int_equal(fr_dataset_load(p, FR_FORMAT_AUTO, &ds, &err), FR_OK);
+    assert_true(fr_dataset_unordered(&ds));
+    fr_dataset_free(&ds);
+    p = tu_write("t.tsv", "user\titem\ttimestamp\n1\t2\t5\n1\t3\t4\n2\t2\t1\n");
+    assert_int_equal(fr_dataset_load(p, FR_FORMAT_AUTO, &ds, &err), FR_OK);
+    assert_false(fr_dataset_unordered(&ds));
+    fr_dataset_free(&ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_from_triples_dense_remap),
@@ -260,6 +311,7 @@ int main(void) {
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_stats_tiny_file),
         cmocka_unit_test(test_stats_implicit_even_median),
+        cmocka_unit_test(test_shuffle_users),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     tu_tmpdir_cleanup();

@@ -24,6 +24,7 @@
 typedef struct fr_config {
     /* [data] */
     char data_path[FR_CONFIG_STR];   /* "" or "synthetic" = built-in generator */
+    char data_holdout[8];            /* auto|time|random */
     char data_format[32];            /* auto|movielens|ml100k|csv|tsv|seq|pairs|synthetic */
     int32_t max_clients;             /* keep the first N users (0 = all) */
     int32_t max_examples;            /* cap per user, first N in time order (0 = all) */

@@ -107,6 +107,16 @@ fr_status fr_dataset_from_triples(fr_dataset *ds, int64_t n, const int64_t *user
  * occur are dropped and ids remapped. max_users <= 0 or >= n_users keeps all. */
 fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *err);
 
+/* Puts each user's interactions (items, ratings, times together) in a seeded random
+ * order, so that leave-one-out holds out random items: the hold-out for data without
+ * timestamps (Last.fm's listen counts), where file order would hold out the highest
+ * artist ids. Depends only on (seed, user); never fails. */
+void fr_dataset_shuffle_users(fr_dataset *ds, uint64_t seed);
+/* 1 when leave-one-out should hold out random items under data.holdout = auto: a
+ * CSV/TSV table without a time column (its order carries no time). Sequence formats
+ * (seq, pairs) are in time order by definition and keep it. */
+int fr_dataset_unordered(const fr_dataset *ds);
+
 void fr_dataset_free(fr_dataset *ds);
 
 /* Summary the `fedrec data stats` command prints. */

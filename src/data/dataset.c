@@ -12,6 +12,7 @@
  * statistics (stats.c).
  */
 #include "fedrec/dataset.h"
+#include "fedrec/rng.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -358,4 +359,32 @@ fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *er
     ds->n_items = n_keep;
     ds->n_inter = E;
     return FR_OK;
+}
+
+void fr_dataset_shuffle_users(fr_dataset *ds, uint64_t seed) {
+    for (int32_t u = 0; u < ds->n_users; u++) {
+        const int64_t a = ds->user_ptr[u], n = ds->user_ptr[u + 1] - a;
+        fr_rng rng;
+        fr_rng_init(&rng, seed, 0, (uint32_t)u, FR_PURPOSE_SPLIT_USERS);
+        for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates, the three arrays together */
+            const int64_t j = (int64_t)(fr_rng_u64(&rng) % (uint64_t)(i + 1));
+            const int32_t it = ds->item[a + i];
+            ds->item[a + i] = ds->item[a + j];
+            ds->item[a + j] = it;
+            if (ds->rating) {
+                const float r = ds->rating[a + i];
+                ds->rating[a + i] = ds->rating[a + j];
+                ds->rating[a + j] = r;
+            }
+            if (ds->time) {
+                const int64_t t = ds->time[a + i];
+                ds->time[a + i] = ds->time[a + j];
+                ds->time[a + j] = t;
+            }
+        }
+    }
+}
+
+int fr_dataset_unordered(const fr_dataset *ds) {
+    return !ds->time && (ds->format == FR_FORMAT_CSV || ds->format == FR_FORMAT_TSV);
 }

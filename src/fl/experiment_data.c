@@ -25,6 +25,9 @@ fr_status fr_experiment_data(const fr_config *c, fr_dataset *ds, fr_error *err) 
         st = fr_dataset_load(c->data_path, fmt, ds, err);
     }
     if (st == FR_OK && c->max_clients > 0) st = fr_dataset_limit_users(ds, c->max_clients, err);
+    const int random = strcmp(c->data_holdout, "random") == 0 ||
+                       (strcmp(c->data_holdout, "auto") == 0 && st == FR_OK && fr_dataset_unordered(ds));
+    if (st == FR_OK && random) fr_dataset_shuffle_users(ds, c->seed);
     if (st != FR_OK) fr_dataset_free(ds);
     return st;
 }

@@ -59,6 +59,9 @@ const fr_config_field fr_config_fields[] = {
             "ratings file; empty or 'synthetic' = built-in generator"),
     CHOICE_ROW("data", "format", data_format, "auto",
                "auto|movielens|ml100k|csv|tsv|seq|pairs|synthetic", "file format"),
+    CHOICE_ROW("data", "holdout", data_holdout, "auto", "auto|time|random",
+               "what leave-one-out holds out: the latest interactions (time), seeded random "
+               "ones (random), or random only for a CSV/TSV without timestamps (auto)"),
     INT_ROW("data", "max_clients", max_clients, "0", 0, I32_MAX,
             "keep the first N users (0 = all)"),
     INT_ROW("data", "max_examples", max_examples, "0", 0, I32_MAX,
