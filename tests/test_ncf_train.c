@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fedrec/config.h"
+#include "fedrec/npy.h"
 #include "fedrec/rng.h"
 #include "fedrec/train.h"
 
@@ -110,6 +111,34 @@ static void test_central(void **state) {
     check("central", s, 2, 0.9);
 }
 
+/* GPFedRec: a local dot scorer's user vector, item rows pulled toward the user's
+ * graph aggregate over its 5 most similar users' tables. */
+static void test_gpfedrec(void **state) {
+    (void)state;
+    const char *s[] = { "model.scorer=dot", "train.algorithm=gpfedrec", "train.rounds=40",
+                        "graph.top_n=5" };
+    check("gpfedrec", s, 4, 0.9);
+}
+
+/* UFGraphFR: the user vector is the joint layer over text features; here the features
+ * (a .npy written by the test) carry the taste group plus noise, so the joint layer can
+ * map them to group vectors, and the graph over the layers links users of a group. */
+static void test_ufgraphfr(void **state) {
+    (void)state;
+    enum { T = 6 };
+    static float feat[USERS * T];
+    tu_fill_normal(feat, USERS * T, 3, 0, 0.1);
+    for (int u = 0; u < USERS; u++) feat[u * T + u % GROUPS] += 1.0f;
+    char path[800], set[900];
+    snprintf(path, sizeof path, "%s/user_text.npy", tu_tmpdir());
+    fr_error err;
+    assert_int_equal(fr_npy_write(path, feat, USERS, T, &err), FR_OK);
+    snprintf(set, sizeof set, "graph.user_features=%s", path);
+    const char *s[] = { "model.scorer=dot", "train.algorithm=ufgraphfr", "train.rounds=40",
+                        "graph.top_n=5", set };
+    check("ufgraphfr", s, 5, 0.9);
+}
+
 /* PFedRec needs the affine scorer; ncf clients report no selection score. */
 static void test_bad_settings(void **state) {
     (void)state;
@@ -134,6 +163,8 @@ int main(void) {
         cmocka_unit_test(test_fedmf),
         cmocka_unit_test(test_pfedrec),
         cmocka_unit_test(test_fedncf),
+        cmocka_unit_test(test_gpfedrec),
+        cmocka_unit_test(test_ufgraphfr),
         cmocka_unit_test(test_central),
         cmocka_unit_test(test_bad_settings),
     };
