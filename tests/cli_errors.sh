@@ -44,6 +44,12 @@ expect_error stats-missing "^fedrec: $tmp/missing.dat: cannot open" data stats "
 expect_error eval-missing "^fedrec: $tmp/none.safetensors: cannot open" eval --model "$tmp/none.safetensors"
 printf 'not a checkpoint at all' >"$tmp/bad.safetensors"
 expect_error eval-corrupt "^fedrec: $tmp/bad.safetensors: " eval --model "$tmp/bad.safetensors"
+# ufgraphfr: a feature matrix with the wrong number of rows names the file and the field;
+# gpfedrec needs every client each round. (A .npy of 2 x 3 float32 written by printf.)
+printf 'user,item,rating,timestamp\n1,1,1,1\n1,2,1,2\n1,3,1,3\n2,1,1,1\n2,2,1,2\n2,4,1,3\n3,2,1,1\n3,3,1,2\n3,4,1,3\n' >"$tmp/clicks.csv"
+{ printf '\x93NUMPY\x01\x00\x76\x00'; printf "%-117s\n" "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"; head -c 24 /dev/zero; } >"$tmp/feat.npy"
+expect_error npy-rows "^fedrec: $tmp/feat.npy: field shape: 2 rows, but the data has 3 users" train --data "$tmp/clicks.csv" --set model.model=ncf --set train.algorithm=ufgraphfr --set graph.top_n=1 --set train.clients_fraction=1 --set graph.user_features="$tmp/feat.npy" --out "$tmp/run"
+expect_error graph-fraction "^fedrec: .*gpfedrec.*clients_fraction = 1" train --data "$tmp/clicks.csv" --set model.model=ncf --set train.algorithm=gpfedrec --set train.clients_fraction=0.5 --out "$tmp/run"
 
 # usage errors and --help
 for cmd in train eval data; do
