@@ -1,7 +1,8 @@
 /* train_ncf.c - implicit-feedback recommenders end to end (issue 5): FedMF and FedNCF
  * (train.algorithm = fedavg with model.scorer = dot or mlp), PFedRec (pfedrec, affine
- * scorer), and centralized training of the same scorer (central), all evaluated the
- * same way.
+ * scorer), GPFedRec and UFGraphFR (gpfedrec, ufgraphfr: graph-guided aggregation,
+ * graph_agg.h; docs/implicit.md gives their equations and the one deviation), and
+ * centralized training of the same scorer (central), all evaluated the same way.
  *
  * Protocol (PFedRec/GPFedRec's code, Zhang et al. 2023/2024): ratings are clicks;
  * leave-one-out by time (ranking.h); a client trains on its training items, each with
@@ -16,6 +17,10 @@
  *   pfedrec  no user vector; the affine scorer local; the item table global on arrival
  *            and tuned locally; each batch first steps the scorer, then (a second
  *            forward) the items: PFedRec's dual personalization.
+ *   gpfedrec user vector and scorer local; item rows start from the shared table (or
+ *            R_i) and every step pulls them toward the client's R_i (graph.reg);
+ *   ufgraphfr the same, with the user vector computed by a local joint layer over the
+ *            user's text features (u = v W + b), whose W is uploaded for the graph.
  * A client uploads the item rows it touched (its items and negatives) and, for fedavg,
  * the scorer; the engine (engine.h) averages, uniformly in the papers' configs.
  * Evaluation, as their code, uses each user's own model after its last local training:
@@ -24,8 +29,9 @@
  * when every client trains every round; with fewer, a client's own starting table may
  * be older). Central: one user table, one item table and
  * one scorer trained with Adam on all users' examples.
- * Leaves out: GPFedRec and UFGraphFR (graph-guided aggregation, not yet here), and
- * differential-privacy noise.
+ * Leaves out: differential-privacy noise on the item rows, UFGraphFR's user tower and
+ * item transformer block, and uploading the rows the graph pull moved but the client
+ * did not train (docs/implicit.md: the deviation).
  */
 #include <math.h>
 #include <omp.h>
