@@ -47,84 +47,13 @@
 #include "fedrec/loss.h"
 #include "fedrec/ncf.h"
 #include "fedrec/nn.h"
-#include "fedrec/npy.h"
 #include "fedrec/optim.h"
 #include "fedrec/rank_eval.h"
 #include "fedrec/ranking.h"
-#include "fedrec/textenc.h"
 #include "fedrec/timer.h"
 #include "fedrec/train.h"
+#include "ncf_internal.h"
 #include "train_internal.h"
-
-enum { ALG_FEDAVG, ALG_PFEDREC, ALG_GPFEDREC, ALG_UFGRAPH, ALG_CENTRAL };
-
-/* One thread's scratch. */
-typedef struct ncf_slot {
-    fr_ncf_work *work;
-    int32_t *ex_item;      /* [E] a client's examples: item, label */
-    float *ex_label;       /* [E] */
-    int32_t *order;        /* [E] */
-    int32_t *rows;         /* [R] touched items ascending */
-    int32_t *local_of;     /* [N] item -> row of table (-1: not touched) */
-    float *table;          /* [R x K] the client's copy of its touched rows */
-    uint8_t *seen;         /* [N] the user's items */
-    float *q, *u, *dq, *du, *z, *dz, *y; /* [B x K] x4, [B] x3 */
-    int32_t *bl;           /* [B] batch rows of table */
-    float *sc, *ds;        /* [S] scorer copy and gradient */
-    float *p, *dp;         /* [K] user vector and gradient */
-    /* graph-guided clients (gpfedrec, ufgraphfr) */
-    float *anchor;         /* [R x K] the client's R_i on its rows */
-    float *pull;           /* [R x K] this batch's pull toward anchor */
-    float *jw;             /* [T x K + K] ufgraphfr: the joint layer W, then b */
-    int32_t *ev_item;      /* [N] evaluation: candidate rows to mix, ascending */
-    float *ev_rows;        /* [N x K] their R_i rows */
-    const float *v;        /* [T] ufgraphfr: the user's text features */
-} ncf_slot;
-
-typedef struct ncf_run {
-    const fr_config *c;
-    int alg;
-    fr_dataset ds;
-    fr_ncf_cfg nc;
-    int32_t K, N, S, B;
-    int user_vec;                 /* the scorer reads a user vector */
-    int graph;                    /* gpfedrec or ufgraphfr: graph-guided aggregation */
-    fr_graph_agg agg;             /* the server's graph state over n_clients users */
-    int32_t *gidx;                /* [n_users] user -> graph index (-1: not a client) */
-    fr_sparse_rows *d_in;         /* [n_clients] a round's uploaded changes */
-    float *gx;                    /* [n_clients x gdim] ufgraphfr: uploaded joint layers */
-    int64_t gdim;                 /* T x K */
-    int64_t gvec_off;             /* offset of graph_vector in params (-1: none) */
-    float *feat;                  /* [n_users x T] ufgraphfr: text features */
-    int32_t T;
-    float *jws;                   /* [n_users x (T K + K)] ufgraphfr: local joint layers */
-    int32_t *n_batches;           /* [n_users] local steps of the user's latest round */
-    double pull;                  /* item_lr x reg x 2 / (N K): a step's pull toward R_i */
-    int start_personal;           /* graph.start = personal */
-    int torch_bce;                /* train.bce = torch */
-    fr_param_layout layout;       /* item_embedding [N x K] row-sparse (+ scorer [S]) */
-    float *params;
-    int64_t scorer_off;           /* -1 when the scorer is not global */
-    float *uvec;                  /* [n_users x K] user vectors (local, or central's table) */
-    float *scorers;               /* [n_users x S] pfedrec's local scorers */
-    int32_t *p_n;                 /* [n_users] a user's trained rows (-1: never trained) */
-    int32_t **p_rows;             /* [n_users][p_n] ascending */
-    float **p_val;                /* [n_users][p_n x K] */
-    int32_t *clients;             /* users with a training item and a held-out pair */
-    int32_t n_clients;
-    int64_t max_ex, max_rows;
-    double lr, user_lr, item_lr;
-    int threads;
-    ncf_slot *slot;
-    /* the papers report the test figures of the round with the best validation HR@10:
-     * every validation also tests, and these keep the figures of the kept round */
-    float *g_start;               /* [layout size] the global table the latest round's
-                                     clients started from (their untouched rows) */
-    uint32_t g_round;             /* that round (0: none yet) */
-    int have_best;
-    double best_key;
-    fr_rank_eval_result best_test, best_valid, last_test, last_valid;
-} ncf_run;
 
 static void slot_free(ncf_slot *s) {
     fr_ncf_work_destroy(s->work);
@@ -203,28 +132,6 @@ static fr_status slot_init(ncf_slot *s, const ncf_run *r, fr_error *err) {
 
 /* ---- set-up ---- */
 
-/* ufgraphfr's text features: graph.user_features (.npy, one row per dense user, i.e.
- * ascending raw user id), or the built-in hashing encoder of the users' profiles. */
-static fr_status load_features(ncf_run *r, const fr_config *c, fr_error *err) {
-    const int32_t U = r->ds.n_users;
-    if (c->graph_user_features[0]) {
-        int64_t rows = 0, cols = 0;
-        fr_status st = fr_npy_read(c->graph_user_features, &r->feat, &rows, &cols, err);
-        if (st != FR_OK) return st;
-        if (rows != U)
-            return fr_fail(err, FR_ERR_INPUT, "%s: field shape: %lld rows, but the data has %d "
-                           "users (row u is the u-th smallest raw user id)",
-                           c->graph_user_features, (long long)rows, U);
-        if (cols < 1 || cols > 1000000)
-            return fr_fail(err, FR_ERR_INPUT, "%s: field shape: %lld columns, need 1 .. 1000000",
-                           c->graph_user_features, (long long)cols);
-        r->T = (int32_t)cols;
-        return FR_OK;
-    }
-    r->T = c->graph_text_dim;
-    return fr_user_text_features(&r->ds, r->T, c->seed, &r->feat, err);
-}
-
 static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error *err) {
     memset(r, 0, sizeof *r);
     r->c = c;
@@ -267,7 +174,7 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
     r->item_lr = c->client_lr * ((double)r->N * c->lr_eta - 1.0);
     const int32_t U = r->ds.n_users;
     if (r->alg == ALG_UFGRAPH) {
-        st = load_features(r, c, err);
+        st = ncf_load_features(r, c, err);
         if (st != FR_OK) return st;
     }
     /* layout: the item table, then the scorer when it is shared, then (ufgraphfr) the
@@ -374,7 +281,7 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
 
 /* ---- a client's round ---- */
 
-static int cmp_i32(const void *a, const void *b) {
+int ncf_cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
 }
@@ -382,7 +289,7 @@ static int cmp_i32(const void *a, const void *b) {
 /* The examples of one round (positives each followed by its negatives) and the rows
  * they touch; returns the number of examples, *n_rows the rows (ascending in s->rows,
  * local_of set). */
-static fr_status build_examples(ncf_slot *s, const ncf_run *r, fr_user_view v, uint32_t round,
+fr_status ncf_build_examples(ncf_slot *s, const ncf_run *r, fr_user_view v, uint32_t round,
                                 int64_t *n_ex, int32_t *n_rows, fr_error *err) {
     const fr_loo l = fr_loo_split(v);
     const int32_t negs = r->c->negatives;
@@ -420,41 +327,12 @@ static fr_status build_examples(ncf_slot *s, const ncf_run *r, fr_user_view v, u
         for (int32_t i = 0; i < r->N; i++)
             if (s->local_of[i] == 0) s->rows[nr++] = i;
     } else {
-        qsort(s->rows, (size_t)nr, sizeof(int32_t), cmp_i32);
+        qsort(s->rows, (size_t)nr, sizeof(int32_t), ncf_cmp_i32);
     }
     for (int32_t i = 0; i < nr; i++) s->local_of[s->rows[i]] = i;
     *n_ex = e;
     *n_rows = nr;
     return FR_OK;
-}
-
-/* p[K] = v W + b, ufgraphfr's user vector from its text features (eq. 3); W [T x K]
- * then b [K] in jw. */
-static void joint_forward(ncf_slot *s, const ncf_run *r) {
-    const int32_t K = r->K, T = r->T;
-    const float *b = s->jw + (int64_t)T * K;
-    for (int32_t k = 0; k < K; k++) s->p[k] = b[k];
-    for (int32_t t = 0; t < T; t++) {
-        const float vt = s->v[t];
-        if (vt == 0.0f) continue;
-        const float *w = s->jw + (int64_t)t * K; /* [K] */
-        for (int32_t k = 0; k < K; k++) s->p[k] += vt * w[k];
-    }
-}
-
-/* SGD on the joint layer from dp, the gradient of p = v W + b: dW = v^T dp, db = dp;
- * then p is recomputed. */
-static void joint_step(ncf_slot *s, const ncf_run *r) {
-    const int32_t K = r->K, T = r->T;
-    float *b = s->jw + (int64_t)T * K;
-    for (int32_t t = 0; t < T; t++) {
-        const float vt = s->v[t];
-        if (vt == 0.0f) continue;
-        float *w = s->jw + (int64_t)t * K; /* [K] */
-        for (int32_t k = 0; k < K; k++) w[k] -= (float)(r->user_lr * vt * s->dp[k]);
-    }
-    for (int32_t k = 0; k < K; k++) b[k] -= (float)(r->user_lr * s->dp[k]);
-    joint_forward(s, r);
 }
 
 /* One batch: forward, BCE, backward; with step_scorer the scorer steps (and, for a
@@ -485,7 +363,7 @@ static double batch_step(ncf_slot *s, const ncf_run *r, int64_t b0, int64_t b1, 
         for (int64_t i = 0; i < n; i++)
             for (int32_t k = 0; k < K; k++) s->dp[k] += s->du[i * K + k];
         if (r->alg == ALG_UFGRAPH)
-            joint_step(s, r);
+            ncf_joint_step(s, r);
         else
             for (int32_t k = 0; k < K; k++) s->p[k] -= (float)(r->user_lr * s->dp[k]);
     }
@@ -533,7 +411,7 @@ static fr_status client_update(void *ctx, int slot, const float *params, int32_t
     fr_user_view v = fr_dataset_user(&r->ds, user);
     int64_t E;
     int32_t nr;
-    fr_status st = build_examples(s, r, v, round, &E, &nr, err);
+    fr_status st = ncf_build_examples(s, r, v, round, &E, &nr, err);
     if (st != FR_OK) return st;
     for (int32_t i = 0; i < nr; i++)
         memcpy(s->table + (int64_t)i * K, params + (int64_t)s->rows[i] * K, (size_t)K * sizeof(float));
@@ -545,7 +423,7 @@ static fr_status client_update(void *ctx, int slot, const float *params, int32_t
     if (r->alg == ALG_UFGRAPH) {
         s->v = r->feat + (int64_t)user * r->T;
         memcpy(s->jw, r->jws + (int64_t)user * (r->gdim + K), (size_t)(r->gdim + K) * sizeof(float));
-        joint_forward(s, r);
+        ncf_joint_forward(s, r);
     } else if (r->user_vec) {
         memcpy(s->p, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
     }
@@ -620,35 +498,6 @@ static fr_status client_update(void *ctx, int slot, const float *params, int32_t
     return st;
 }
 
-/* ---- the server of gpfedrec and ufgraphfr ---- */
-
-/* Graph-guided aggregation (graph_agg.h) of the round's uploads: every client's changed
- * rows, and for ufgraphfr the joint layers the graph is built from. */
-static fr_status server_update(void *ctx, float *params, const fr_update *const *ups,
-                               const double *weights, int32_t n, uint32_t round, fr_error *err) {
-    ncf_run *r = ctx;
-    (void)weights;
-    if (n != r->n_clients) /* refused at set-up; a safeguard */
-        return fr_fail(err, FR_ERR_RUNTIME, "round %u: %d of %d clients reported; the graph "
-                       "needs all", round, n, r->n_clients);
-    memset(r->d_in, 0, (size_t)r->n_clients * sizeof(fr_sparse_rows));
-    for (int32_t i = 0; i < n; i++) {
-        const fr_update *u = ups[i];
-        const int32_t gi = r->gidx[u->client];
-        r->d_in[gi] = (fr_sparse_rows){ u->n_rows, u->rows, u->sparse };
-        if (r->gx) memcpy(r->gx + (int64_t)gi * r->gdim, u->dense, (size_t)r->gdim * sizeof(float));
-    }
-    fr_status st = fr_graph_agg_step(&r->agg, params, r->d_in, r->gx, r->gdim, err);
-    if (st == FR_OK && r->gvec_off >= 0) { /* the model keeps the mean uploaded joint layer */
-        for (int64_t e = 0; e < r->gdim; e++) {
-            double m = 0.0;
-            for (int32_t i = 0; i < n; i++) m += r->gx[(int64_t)i * r->gdim + e];
-            params[r->gvec_off + e] = (float)(m / n);
-        }
-    }
-    return st;
-}
-
 /* ---- evaluation ---- */
 
 typedef struct eval_ctx {
@@ -661,41 +510,11 @@ typedef struct eval_ctx {
 static const float *item_row(const ncf_run *r, const float *params, int32_t user, int32_t item) {
     const int32_t n = r->p_n[user];
     if (n > 0) {
-        const int32_t *hit = bsearch(&item, r->p_rows[user], (size_t)n, sizeof(int32_t), cmp_i32);
+        const int32_t *hit = bsearch(&item, r->p_rows[user], (size_t)n, sizeof(int32_t), ncf_cmp_i32);
         if (hit) return r->p_val[user] + (int64_t)(hit - r->p_rows[user]) * r->K;
         return r->g_start + (int64_t)item * r->K;
     }
     return params + (int64_t)item * r->K;
-}
-
-/* A graph client's rows it did not train, for the candidates cands[n] (into
- * s->ev_item/ev_rows, ascending): in their code the client's whole table starts at G
- * (or R_i) and every step pulls each row toward R_i by the fraction a = r->pull, so a
- * row no batch touched holds R_i + (1 - a)^steps (G - R_i) after the round. R_i is the
- * one its latest round used (the step before the newest); before any graph, G. */
-static int32_t graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
-                          int32_t n) {
-    const int32_t K = r->K;
-    int32_t m = 0;
-    for (int32_t i = 0; i < n; i++) s->ev_item[m++] = cands[i];
-    qsort(s->ev_item, (size_t)m, sizeof(int32_t), cmp_i32);
-    int32_t u = 0;
-    for (int32_t i = 0; i < m; i++)
-        if (u == 0 || s->ev_item[i] != s->ev_item[u - 1]) s->ev_item[u++] = s->ev_item[i];
-    const float *g = r->g_start;
-    if (!fr_graph_agg_rows(&r->agg, 1, r->gidx[user], s->ev_item, u, s->ev_rows)) {
-        for (int32_t i = 0; i < u; i++)
-            memcpy(s->ev_rows + (int64_t)i * K, g + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));
-        return u;
-    }
-    const double f = r->start_personal ? 0.0 : pow(1.0 - r->pull, (double)r->n_batches[user]);
-    if (f != 0.0)
-        for (int32_t i = 0; i < u; i++) {
-            float *o = s->ev_rows + (int64_t)i * K;                /* [K] */
-            const float *gr = g + (int64_t)s->ev_item[i] * K;      /* [K] */
-            for (int32_t k = 0; k < K; k++) o[k] = (float)(o[k] + f * (gr[k] - o[k]));
-        }
-    return u;
 }
 
 static fr_status score_user(void *ctx, int slot, int32_t user, const int32_t *hist, int64_t len,
@@ -706,30 +525,7 @@ static fr_status score_user(void *ctx, int slot, int32_t user, const int32_t *hi
     const int32_t K = r->K;
     (void)hist, (void)len, (void)err;
     if (r->graph && r->p_n[user] >= 0) {
-        const int32_t m = graph_rows(s, r, user, cands, n_cands);
-        const float *sc = r->scorers + (int64_t)user * r->S;
-        if (r->alg == ALG_UFGRAPH) {
-            s->v = r->feat + (int64_t)user * r->T;
-            memcpy(s->jw, r->jws + (int64_t)user * (r->gdim + K), (size_t)(r->gdim + K) * sizeof(float));
-            joint_forward(s, r);
-        } else {
-            memcpy(s->p, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
-        }
-        const int32_t np = r->p_n[user];
-        for (int32_t b0 = 0; b0 < n_cands; b0 += r->B) {
-            const int32_t nb = n_cands - b0 < r->B ? n_cands - b0 : r->B;
-            for (int32_t i = 0; i < nb; i++) {
-                const int32_t item = cands[b0 + i];
-                const int32_t *hit = bsearch(&item, r->p_rows[user], (size_t)np, sizeof(int32_t), cmp_i32);
-                const float *row = hit ? r->p_val[user] + (int64_t)(hit - r->p_rows[user]) * K
-                                       : s->ev_rows + (int64_t)((const int32_t *)bsearch(
-                                             &item, s->ev_item, (size_t)m, sizeof(int32_t), cmp_i32) -
-                                         s->ev_item) * K;
-                memcpy(s->q + (int64_t)i * K, row, (size_t)K * sizeof(float));
-                memcpy(s->u + (int64_t)i * K, s->p, (size_t)K * sizeof(float));
-            }
-            fr_ncf_forward(s->work, &r->nc, sc, s->u, s->q, nb, scores + b0);
-        }
+        ncf_graph_score(s, r, user, cands, n_cands, scores);
         return FR_OK;
     }
     const float *sc = r->scorers ? r->scorers + (int64_t)user * r->S
@@ -756,7 +552,7 @@ static fr_status evaluate(ncf_run *r, const float *params, fr_eval_split split, 
 /* Validation (sampled, and full with eval.full) and, as the papers, the test figures of
  * the same model: the client state changes every round, so the test of the kept round
  * is taken now, not after the run. */
-static fr_status validate(void *ctx, const float *params, fr_fl_eval *out, fr_error *err) {
+fr_status ncf_validate(void *ctx, const float *params, fr_fl_eval *out, fr_error *err) {
     ncf_run *r = ctx;
     fr_status st = evaluate(r, params, FR_EVAL_VALID, r->c->eval_full, &r->last_valid, err);
     if (st == FR_OK) st = evaluate(r, params, FR_EVAL_TEST, r->c->eval_full, &r->last_test, err);
@@ -770,119 +566,6 @@ static fr_status validate(void *ctx, const float *params, fr_fl_eval *out, fr_er
         r->best_valid = r->last_valid;
     }
     return FR_OK;
-}
-
-/* ---- centralized training of the same scorer ---- */
-
-/* Epochs over all clients' examples (negatives redrawn each epoch, as a round), one
- * thread, Adam on [item table | scorer | user table] with central.lr; validation every
- * eval.every epochs with the engine's keep-best and patience rules. */
-static double central_epoch(ncf_run *r, float *grad, fr_optim *opt, int32_t epoch, int64_t *n_ex,
-                            fr_error *err, fr_status *st) {
-    ncf_slot *s = &r->slot[0];
-    const int32_t K = r->K;
-    const int64_t P = r->layout.size;
-    double loss = 0.0;
-    *n_ex = 0;
-    for (int32_t ci = 0; ci < r->n_clients && *st == FR_OK; ci++) {
-        const int32_t user = r->clients[ci];
-        int64_t E;
-        int32_t nr;
-        *st = build_examples(s, r, fr_dataset_user(&r->ds, user), (uint32_t)epoch, &E, &nr, err);
-        if (*st != FR_OK) break;
-        for (int32_t i = 0; i < nr; i++) s->local_of[s->rows[i]] = -1;
-        /* this user's examples in a seeded order, batches of B within the user: the
-         * batch's user rows are one user's vector */
-        fr_rng shuf;
-        fr_rng_init(&shuf, r->c->seed, (uint32_t)epoch, (uint32_t)user, FR_PURPOSE_SHUFFLE);
-        for (int64_t i = 0; i < E; i++) s->order[i] = (int32_t)i;
-        fr_rng_shuffle_i32(&shuf, s->order, E);
-        float *p = r->uvec + (int64_t)user * K;
-        for (int64_t b0 = 0; b0 < E; b0 += r->B) {
-            const int64_t n = b0 + r->B < E ? r->B : E - b0;
-            for (int64_t i = 0; i < n; i++) {
-                const int32_t ex = s->order[b0 + i];
-                s->bl[i] = s->ex_item[ex];
-                s->y[i] = s->ex_label[ex];
-                memcpy(s->q + i * K, r->params + (int64_t)s->bl[i] * K, (size_t)K * sizeof(float));
-                if (r->user_vec) memcpy(s->u + i * K, p, (size_t)K * sizeof(float));
-            }
-            const float *sc = r->scorer_off >= 0 ? r->params + r->scorer_off : NULL;
-            fr_ncf_forward(s->work, &r->nc, sc, r->user_vec ? s->u : NULL, s->q, n, s->z);
-            loss += fr_bce_logits(s->dz, s->z, s->y, n);
-            memset(grad, 0, (size_t)(P + (int64_t)r->ds.n_users * K) * sizeof(float));
-            fr_ncf_backward(s->work, &r->nc, sc, r->user_vec ? s->u : NULL, s->q, n, s->dz,
-                            r->scorer_off >= 0 ? grad + r->scorer_off : NULL,
-                            r->user_vec ? s->du : NULL, s->dq);
-            for (int64_t i = 0; i < n; i++)
-                for (int32_t k = 0; k < K; k++) {
-                    grad[(int64_t)s->bl[i] * K + k] += s->dq[i * K + k];
-                    if (r->user_vec) grad[P + (int64_t)user * K + k] += s->du[i * K + k];
-                }
-            fr_optim_step(opt, r->params, grad);
-        }
-        *n_ex += E;
-    }
-    return loss;
-}
-
-static fr_status train_central(ncf_run *r, fr_history *h, int progress, fr_fl_outcome *out,
-                               fr_error *err) {
-    const fr_config *c = r->c;
-    const int64_t total = r->layout.size + (int64_t)r->ds.n_users * r->K;
-    float *grad = fr_alloc((size_t)total, sizeof(float)), *best = fr_alloc((size_t)total, sizeof(float));
-    fr_optim opt;
-    fr_status st = fr_optim_init(&opt, FR_OPTIM_ADAM, total, c->central_lr, 0.0, c->central_beta1,
-                                 c->central_beta2, c->central_eps, err);
-    if (st == FR_OK && (!grad || !best)) st = fr_nomem(err, "central gradients", (size_t)total * 8);
-    int32_t since = 0;
-    for (int32_t ep = 1; ep <= c->central_epochs && st == FR_OK; ep++) {
-        double t0 = fr_now_seconds();
-        int64_t n_ex;
-        double loss = central_epoch(r, grad, &opt, ep, &n_ex, err, &st);
-        if (st != FR_OK) break;
-        if (!isfinite(loss)) {
-            st = fr_fail(err, FR_ERR_RUNTIME, "epoch %d: the model diverged; lower central.lr", ep);
-            break;
-        }
-        out->train_seconds += fr_now_seconds() - t0;
-        out->rounds = ep;
-        cJSON *line = cJSON_CreateObject();
-        cJSON_AddNumberToObject(line, "epoch", ep);
-        cJSON_AddNumberToObject(line, "loss", n_ex ? loss / (double)n_ex : 0.0);
-        cJSON_AddNumberToObject(line, "examples", (double)n_ex);
-        cJSON_AddNumberToObject(line, "seconds", fr_now_seconds() - t0);
-        int stop = 0;
-        if ((c->eval_every > 0 && ep % c->eval_every == 0) || ep == c->central_epochs) {
-            const int had = r->have_best;
-            const double before = r->best_key;
-            fr_fl_eval v = { 0.0, NULL };
-            st = validate(r, r->params, &v, err);
-            if (v.json) cJSON_AddItemToObject(line, "valid", v.json);
-            if (st == FR_OK && (!had || v.key > before)) {
-                out->best_round = ep;
-                since = 0;
-                memcpy(best, r->params, (size_t)total * sizeof(float));
-            } else if (st == FR_OK && c->eval_patience > 0 && ++since >= c->eval_patience) {
-                stop = 1;
-            }
-        }
-        if (st == FR_OK) st = fr_history_append(h, line, err);
-        cJSON_Delete(line);
-        if (progress) {
-            fprintf(stderr, "\repoch %d/%d  best valid HR@10 %.4f (epoch %d)   ", ep, c->central_epochs,
-                    r->have_best ? r->best_key : 0.0, out->best_round);
-            fflush(stderr);
-        }
-        if (stop) break;
-    }
-    if (progress) fputc('\n', stderr);
-    if (st == FR_OK && c->eval_keep_best && out->best_round > 0)
-        memcpy(r->params, best, (size_t)total * sizeof(float));
-    fr_optim_free(&opt);
-    fr_free(grad);
-    fr_free(best);
-    return st;
 }
 
 /* ---- the experiment ---- */
@@ -910,12 +593,12 @@ fr_status fr_train_ncf_run(const fr_config *c, const fr_train_opts *o, cJSON **f
     fr_fl_outcome fo;
     memset(&fo, 0, sizeof fo);
     if (st == FR_OK && r.alg == ALG_CENTRAL) {
-        st = train_central(&r, &h, o->progress, &fo, err);
+        st = ncf_train_central(&r, &h, o->progress, &fo, err);
     } else if (st == FR_OK) {
         fr_fl_model fm = { .layout = &r.layout, .params = r.params, .clients = r.clients,
                            .n_clients = r.n_clients, .ctx = &r, .client_update = client_update,
-                           .validate = validate, .key_name = "HR@10",
-                           .server_update = r.graph ? server_update : NULL };
+                           .validate = ncf_validate, .key_name = "HR@10",
+                           .server_update = r.graph ? ncf_server_update : NULL };
         st = fr_fl_run(&fm, c, r.threads, &h, o->progress, &fo, err);
     }
     cJSON *final = NULL;

@@ -1,0 +1,153 @@
+/* ncf_graph.c - the graph-guided clients and server of GPFedRec and UFGraphFR
+ * (train.algorithm = gpfedrec, ufgraphfr): the text joint layer u = v W + b (UFGraphFR
+ * eq. 3), the server step over the round's uploads (graph_agg.h, eq. 15-17), and the
+ * rows an evaluation sees for a client (docs/implicit.md).
+ * Leaves out: what train_ncf.c lists. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedrec/npy.h"
+#include "fedrec/textenc.h"
+#include "ncf_internal.h"
+
+/* ufgraphfr's text features: graph.user_features (.npy, one row per dense user, i.e.
+ * ascending raw user id), or the built-in hashing encoder of the users' profiles. */
+fr_status ncf_load_features(ncf_run *r, const fr_config *c, fr_error *err) {
+    const int32_t U = r->ds.n_users;
+    if (c->graph_user_features[0]) {
+        int64_t rows = 0, cols = 0;
+        fr_status st = fr_npy_read(c->graph_user_features, &r->feat, &rows, &cols, err);
+        if (st != FR_OK) return st;
+        if (rows != U)
+            return fr_fail(err, FR_ERR_INPUT, "%s: field shape: %lld rows, but the data has %d "
+                           "users (row u is the u-th smallest raw user id)",
+                           c->graph_user_features, (long long)rows, U);
+        if (cols < 1 || cols > 1000000)
+            return fr_fail(err, FR_ERR_INPUT, "%s: field shape: %lld columns, need 1 .. 1000000",
+                           c->graph_user_features, (long long)cols);
+        r->T = (int32_t)cols;
+        return FR_OK;
+    }
+    r->T = c->graph_text_dim;
+    return fr_user_text_features(&r->ds, r->T, c->seed, &r->feat, err);
+}
+
+/* p[K] = v W + b, ufgraphfr's user vector from its text features (eq. 3); W [T x K]
+ * then b [K] in jw. */
+void ncf_joint_forward(ncf_slot *s, const ncf_run *r) {
+    const int32_t K = r->K, T = r->T;
+    const float *b = s->jw + (int64_t)T * K;
+    for (int32_t k = 0; k < K; k++) s->p[k] = b[k];
+    for (int32_t t = 0; t < T; t++) {
+        const float vt = s->v[t];
+        if (vt == 0.0f) continue;
+        const float *w = s->jw + (int64_t)t * K; /* [K] */
+        for (int32_t k = 0; k < K; k++) s->p[k] += vt * w[k];
+    }
+}
+
+/* SGD on the joint layer from dp, the gradient of p = v W + b: dW = v^T dp, db = dp;
+ * then p is recomputed. */
+void ncf_joint_step(ncf_slot *s, const ncf_run *r) {
+    const int32_t K = r->K, T = r->T;
+    float *b = s->jw + (int64_t)T * K;
+    for (int32_t t = 0; t < T; t++) {
+        const float vt = s->v[t];
+        if (vt == 0.0f) continue;
+        float *w = s->jw + (int64_t)t * K; /* [K] */
+        for (int32_t k = 0; k < K; k++) w[k] -= (float)(r->user_lr * vt * s->dp[k]);
+    }
+    for (int32_t k = 0; k < K; k++) b[k] -= (float)(r->user_lr * s->dp[k]);
+    ncf_joint_forward(s, r);
+}
+
+/* ---- the server of gpfedrec and ufgraphfr ---- */
+
+/* Graph-guided aggregation (graph_agg.h) of the round's uploads: every client's changed
+ * rows, and for ufgraphfr the joint layers the graph is built from. */
+fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *ups,
+                               const double *weights, int32_t n, uint32_t round, fr_error *err) {
+    ncf_run *r = ctx;
+    (void)weights;
+    if (n != r->n_clients) /* refused at set-up; a safeguard */
+        return fr_fail(err, FR_ERR_RUNTIME, "round %u: %d of %d clients reported; the graph "
+                       "needs all", round, n, r->n_clients);
+    memset(r->d_in, 0, (size_t)r->n_clients * sizeof(fr_sparse_rows));
+    for (int32_t i = 0; i < n; i++) {
+        const fr_update *u = ups[i];
+        const int32_t gi = r->gidx[u->client];
+        r->d_in[gi] = (fr_sparse_rows){ u->n_rows, u->rows, u->sparse };
+        if (r->gx) memcpy(r->gx + (int64_t)gi * r->gdim, u->dense, (size_t)r->gdim * sizeof(float));
+    }
+    fr_status st = fr_graph_agg_step(&r->agg, params, r->d_in, r->gx, r->gdim, err);
+    if (st == FR_OK && r->gvec_off >= 0) { /* the model keeps the mean uploaded joint layer */
+        for (int64_t e = 0; e < r->gdim; e++) {
+            double m = 0.0;
+            for (int32_t i = 0; i < n; i++) m += r->gx[(int64_t)i * r->gdim + e];
+            params[r->gvec_off + e] = (float)(m / n);
+        }
+    }
+    return st;
+}
+
+/* A graph client's rows it did not train, for the candidates cands[n] (into
+ * s->ev_item/ev_rows, ascending): in their code the client's whole table starts at G
+ * (or R_i) and every step pulls each row toward R_i by the fraction a = r->pull, so a
+ * row no batch touched holds R_i + (1 - a)^steps (G - R_i) after the round. R_i is the
+ * one its latest round used (the step before the newest); before any graph, G. */
+static int32_t graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
+                          int32_t n) {
+    const int32_t K = r->K;
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) s->ev_item[m++] = cands[i];
+    qsort(s->ev_item, (size_t)m, sizeof(int32_t), ncf_cmp_i32);
+    int32_t u = 0;
+    for (int32_t i = 0; i < m; i++)
+        if (u == 0 || s->ev_item[i] != s->ev_item[u - 1]) s->ev_item[u++] = s->ev_item[i];
+    const float *g = r->g_start;
+    if (!fr_graph_agg_rows(&r->agg, 1, r->gidx[user], s->ev_item, u, s->ev_rows)) {
+        for (int32_t i = 0; i < u; i++)
+            memcpy(s->ev_rows + (int64_t)i * K, g + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));
+        return u;
+    }
+    const double f = r->start_personal ? 0.0 : pow(1.0 - r->pull, (double)r->n_batches[user]);
+    if (f != 0.0)
+        for (int32_t i = 0; i < u; i++) {
+            float *o = s->ev_rows + (int64_t)i * K;                /* [K] */
+            const float *gr = g + (int64_t)s->ev_item[i] * K;      /* [K] */
+            for (int32_t k = 0; k < K; k++) o[k] = (float)(o[k] + f * (gr[k] - o[k]));
+        }
+    return u;
+}
+
+/* Scores of a graph client's candidates with its own model (graph_rows for the rows
+ * it did not train). */
+void ncf_graph_score(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
+                     int32_t n_cands, float *scores) {
+    const int32_t K = r->K;
+    const int32_t m = graph_rows(s, r, user, cands, n_cands);
+    const float *sc = r->scorers + (int64_t)user * r->S;
+    if (r->alg == ALG_UFGRAPH) {
+        s->v = r->feat + (int64_t)user * r->T;
+        memcpy(s->jw, r->jws + (int64_t)user * (r->gdim + K), (size_t)(r->gdim + K) * sizeof(float));
+        ncf_joint_forward(s, r);
+    } else {
+        memcpy(s->p, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
+    }
+    const int32_t np = r->p_n[user];
+    for (int32_t b0 = 0; b0 < n_cands; b0 += r->B) {
+        const int32_t nb = n_cands - b0 < r->B ? n_cands - b0 : r->B;
+        for (int32_t i = 0; i < nb; i++) {
+            const int32_t item = cands[b0 + i];
+            const int32_t *hit = bsearch(&item, r->p_rows[user], (size_t)np, sizeof(int32_t), ncf_cmp_i32);
+            const float *row = hit ? r->p_val[user] + (int64_t)(hit - r->p_rows[user]) * K
+                                   : s->ev_rows + (int64_t)((const int32_t *)bsearch(
+                                         &item, s->ev_item, (size_t)m, sizeof(int32_t), ncf_cmp_i32) -
+                                     s->ev_item) * K;
+            memcpy(s->q + (int64_t)i * K, row, (size_t)K * sizeof(float));
+            memcpy(s->u + (int64_t)i * K, s->p, (size_t)K * sizeof(float));
+        }
+        fr_ncf_forward(s->work, &r->nc, sc, s->u, s->q, nb, scores + b0);
+    }
+}
