@@ -47,6 +47,13 @@ void ncf_joint_forward(ncf_slot *s, const ncf_run *r) {
     }
 }
 
+void ncf_joint_load(ncf_slot *s, const ncf_run *r, int32_t user) {
+    const int64_t jn = r->gdim + r->K;
+    s->v = r->feat + (int64_t)user * r->T;
+    memcpy(s->jw, r->jws + (int64_t)user * jn, (size_t)jn * sizeof(float));
+    ncf_joint_forward(s, r);
+}
+
 /* SGD on the joint layer from dp, the gradient of p = v W + b: dW = v^T dp, db = dp;
  * then p is recomputed. */
 void ncf_joint_step(ncf_slot *s, const ncf_run *r) {
@@ -96,8 +103,8 @@ fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *up
  * (or R_i) and every step pulls each row toward R_i by the fraction a = r->pull, so a
  * row no batch touched holds R_i + (1 - a)^steps (G - R_i) after the round. R_i is the
  * one its latest round used (the step before the newest); before any graph, G. */
-static int32_t graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
-                          int32_t n) {
+int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
+                       int32_t n) {
     const int32_t K = r->K;
     int32_t m = 0;
     for (int32_t i = 0; i < n; i++) s->ev_item[m++] = cands[i];
@@ -119,35 +126,4 @@ static int32_t graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int
             for (int32_t k = 0; k < K; k++) o[k] = (float)(o[k] + f * (gr[k] - o[k]));
         }
     return u;
-}
-
-/* Scores of a graph client's candidates with its own model (graph_rows for the rows
- * it did not train). */
-void ncf_graph_score(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
-                     int32_t n_cands, float *scores) {
-    const int32_t K = r->K;
-    const int32_t m = graph_rows(s, r, user, cands, n_cands);
-    const float *sc = r->scorers + (int64_t)user * r->S;
-    if (r->alg == ALG_UFGRAPH) {
-        s->v = r->feat + (int64_t)user * r->T;
-        memcpy(s->jw, r->jws + (int64_t)user * (r->gdim + K), (size_t)(r->gdim + K) * sizeof(float));
-        ncf_joint_forward(s, r);
-    } else {
-        memcpy(s->p, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
-    }
-    const int32_t np = r->p_n[user];
-    for (int32_t b0 = 0; b0 < n_cands; b0 += r->B) {
-        const int32_t nb = n_cands - b0 < r->B ? n_cands - b0 : r->B;
-        for (int32_t i = 0; i < nb; i++) {
-            const int32_t item = cands[b0 + i];
-            const int32_t *hit = bsearch(&item, r->p_rows[user], (size_t)np, sizeof(int32_t), ncf_cmp_i32);
-            const float *row = hit ? r->p_val[user] + (int64_t)(hit - r->p_rows[user]) * K
-                                   : s->ev_rows + (int64_t)((const int32_t *)bsearch(
-                                         &item, s->ev_item, (size_t)m, sizeof(int32_t), ncf_cmp_i32) -
-                                     s->ev_item) * K;
-            memcpy(s->q + (int64_t)i * K, row, (size_t)K * sizeof(float));
-            memcpy(s->u + (int64_t)i * K, s->p, (size_t)K * sizeof(float));
-        }
-        fr_ncf_forward(s->work, &r->nc, sc, s->u, s->q, nb, scores + b0);
-    }
 }

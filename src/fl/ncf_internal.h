@@ -104,8 +104,12 @@ void ncf_joint_forward(ncf_slot *s, const ncf_run *r);
 void ncf_joint_step(ncf_slot *s, const ncf_run *r);
 fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *ups,
                             const double *weights, int32_t n, uint32_t round, fr_error *err);
-void ncf_graph_score(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
-                     int32_t n_cands, float *scores);
+/* s->p = the user's vector from its stored joint layer (s->v, s->jw loaded). */
+void ncf_joint_load(ncf_slot *s, const ncf_run *r, int32_t user);
+/* The rows a graph client holds for cands[n] but did not train, into s->ev_item (sorted,
+ * unique; the count is returned) and s->ev_rows. */
+int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
+                       int32_t n);
 
 /* ncf_central.c */
 fr_status ncf_train_central(ncf_run *r, fr_history *h, int progress, fr_fl_outcome *out,

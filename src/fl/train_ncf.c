@@ -421,9 +421,7 @@ static fr_status client_update(void *ctx, int slot, const float *params, int32_t
         if (r->start_personal) memcpy(s->table, s->anchor, (size_t)nr * (size_t)K * sizeof(float));
     }
     if (r->alg == ALG_UFGRAPH) {
-        s->v = r->feat + (int64_t)user * r->T;
-        memcpy(s->jw, r->jws + (int64_t)user * (r->gdim + K), (size_t)(r->gdim + K) * sizeof(float));
-        ncf_joint_forward(s, r);
+        ncf_joint_load(s, r, user);
     } else if (r->user_vec) {
         memcpy(s->p, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
     }
@@ -507,14 +505,21 @@ typedef struct eval_ctx {
 
 /* Row of item for user: its trained row when it has one, else the row of the table
  * the latest round started from (the global one before any round). */
-static const float *item_row(const ncf_run *r, const float *params, int32_t user, int32_t item) {
+/* Row of item for user: its trained row when it has one; else, for a graph client, the
+ * row its table holds (ev, from ncf_graph_rows); else the row of the table the latest
+ * round started from (the global one before any round). */
+static const float *item_row(const ncf_run *r, const ncf_slot *s, const float *params,
+                             int32_t user, int32_t item, int32_t n_ev) {
     const int32_t n = r->p_n[user];
     if (n > 0) {
         const int32_t *hit = bsearch(&item, r->p_rows[user], (size_t)n, sizeof(int32_t), ncf_cmp_i32);
         if (hit) return r->p_val[user] + (int64_t)(hit - r->p_rows[user]) * r->K;
-        return r->g_start + (int64_t)item * r->K;
     }
-    return params + (int64_t)item * r->K;
+    if (n_ev > 0) {
+        const int32_t *at = bsearch(&item, s->ev_item, (size_t)n_ev, sizeof(int32_t), ncf_cmp_i32);
+        return s->ev_rows + (int64_t)(at - s->ev_item) * r->K;
+    }
+    return (n > 0 ? r->g_start : params) + (int64_t)item * r->K;
 }
 
 static fr_status score_user(void *ctx, int slot, int32_t user, const int32_t *hist, int64_t len,
@@ -524,19 +529,24 @@ static fr_status score_user(void *ctx, int slot, int32_t user, const int32_t *hi
     ncf_slot *s = &r->slot[slot];
     const int32_t K = r->K;
     (void)hist, (void)len, (void)err;
-    if (r->graph && r->p_n[user] >= 0) {
-        ncf_graph_score(s, r, user, cands, n_cands, scores);
-        return FR_OK;
+    const int32_t n_ev = r->graph && r->p_n[user] >= 0 ? ncf_graph_rows(s, r, user, cands, n_cands) : 0;
+    const float *uv = NULL; /* [K] the user vector, when the scorer reads one */
+    if (r->alg == ALG_UFGRAPH) {
+        ncf_joint_load(s, r, user);
+        uv = s->p;
+    } else if (r->user_vec) {
+        uv = r->uvec + (int64_t)user * K;
     }
     const float *sc = r->scorers ? r->scorers + (int64_t)user * r->S
                       : r->scorer_off >= 0 ? e->params + r->scorer_off : NULL;
     for (int32_t b0 = 0; b0 < n_cands; b0 += r->B) {
         const int32_t n = n_cands - b0 < r->B ? n_cands - b0 : r->B;
         for (int32_t i = 0; i < n; i++) {
-            memcpy(s->q + (int64_t)i * K, item_row(r, e->params, user, cands[b0 + i]), (size_t)K * sizeof(float));
-            if (r->user_vec) memcpy(s->u + (int64_t)i * K, r->uvec + (int64_t)user * K, (size_t)K * sizeof(float));
+            memcpy(s->q + (int64_t)i * K, item_row(r, s, e->params, user, cands[b0 + i], n_ev),
+                   (size_t)K * sizeof(float));
+            if (uv) memcpy(s->u + (int64_t)i * K, uv, (size_t)K * sizeof(float));
         }
-        fr_ncf_forward(s->work, &r->nc, sc, r->user_vec ? s->u : NULL, s->q, n, scores + b0);
+        fr_ncf_forward(s->work, &r->nc, sc, uv ? s->u : NULL, s->q, n, scores + b0);
     }
     return FR_OK;
 }
