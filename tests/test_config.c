@@ -383,7 +383,7 @@ static void test_json_round_trip(void **state) {
         const cJSON *seed =
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "run"), "seed");
         assert_true(k < 2 ? cJSON_IsNumber(seed) : cJSON_IsString(seed));
-        assert_int_equal(cJSON_GetArraySize(json), 10); /* sections, [async] and [graph] included */
+        assert_int_equal(cJSON_GetArraySize(json), 12); /* sections, [async], [graph], [mm] and [memory] included */
 
         assert_int_equal(fr_config_from_json(&b, json, &err), FR_OK);
         assert_memory_equal(&a, &b, sizeof a);

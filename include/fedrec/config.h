@@ -28,6 +28,7 @@ typedef struct fr_config {
     char data_format[32];            /* auto|movielens|ml100k|csv|tsv|seq|pairs|synthetic */
     int32_t max_clients;             /* keep the first N users (0 = all) */
     int32_t max_examples;            /* cap per user, first N in time order (0 = all) */
+    int32_t top_users;               /* keep the N users with most interactions (0 = all) */
     double train_fraction;           /* 0.8 */
     double val_fraction;             /* 0.1; test gets the rest */
     /* [synthetic] the built-in generator (synth.h) */
@@ -35,7 +36,7 @@ typedef struct fr_config {
     double synth_mean_per_user, synth_zipf, synth_noise;
     int32_t synth_min_per_user;
     /* [model] */
-    char model[16];                  /* mf|sasrec|ncf */
+    char model[16];                  /* mf|sasrec|ncf|mmrec */
     char scorer[8];                  /* ncf: dot|affine|mlp */
     int32_t mlp_layers;              /* ncf: hidden layers (dim, dim/2, dim/4) */
     int32_t mlp_relu;                /* ncf: 0/1 ReLU between them */
@@ -71,6 +72,8 @@ typedef struct fr_config {
     char selection[8];               /* none|best: model selection by local validation */
     int32_t select_m;                /* keep the mean of the best m updates */
     char mode[8];                    /* sync|async */
+    char freeze[256];                /* comma list of parameter groups not trained */
+    char init_from[FR_CONFIG_STR];   /* model.safetensors to start from ("" = fresh) */
     /* [async] FedBuff */
     int32_t async_concurrency;       /* clients in flight */
     int32_t async_buffer;            /* K: arrivals per server step */
@@ -91,6 +94,31 @@ typedef struct fr_config {
     double async_duration_param;     /* sigma (lognormal) / alpha (pareto) */
     char async_staleness[16];        /* sqrt|poly|constant */
     double async_staleness_a;        /* exponent of poly */
+    /* [mm] SASRec + memory + multimodal experts (mmrec.h; FedMem R2, FedDMMR R3) */
+    char mm_text_features[FR_CONFIG_STR];  /* .npy [rows x Dt] or "" = built-in encoder */
+    char mm_image_features[FR_CONFIG_STR]; /* .npy [rows x Dv] or "" = visual expert off */
+    char mm_feature_map[FR_CONFIG_STR];    /* "raw_item_id row" lines, or "" */
+    int32_t mm_text_dim;             /* width of the built-in text encoding: 128 */
+    int32_t mm_heads;                /* heads of the semantic expert's attention: 2 */
+    char mm_fusion[16];              /* none|residual|weighted|learned|adaptive */
+    double mm_gating_init;           /* 0.01 */
+    double mm_fusion_weight;         /* weighted fusion: weight of the expert branch */
+    char mm_loss[16];                /* bce|bpr|softmax */
+    int32_t mm_in_batch;             /* softmax: the batch's other targets are negatives */
+    double mm_contrastive_lambda;    /* InfoNCE weight: 0.1 */
+    double mm_temperature;           /* InfoNCE temperature: 0.1 */
+    /* [memory] the client's surprise memory and its prototypes (memory.h) */
+    int32_t mem_enabled;             /* 0/1 */
+    int32_t mem_capacity;            /* 50 */
+    double mem_threshold;            /* surprise threshold: 0.5 */
+    double mem_alpha, mem_beta;      /* utility weights: 0.5, 0.5 */
+    double mem_tau;                  /* recency time constant, rounds: 10 */
+    char mem_freq[8];                /* log|ratio */
+    int32_t mem_prototypes;          /* K per client; 0 = no prototypes */
+    char mem_proto_aggregation[16];  /* mean|weighted|recluster */
+    int32_t mem_kmeans_iters;        /* 50 */
+    int32_t mem_cold_start;          /* users with fewer training items start from the
+                                        global memory: 5 */
     /* [fedrecon] */
     int32_t recon_epochs;            /* 1 */
     int32_t recon_steps_max;         /* 0 = no cap */
