@@ -470,6 +470,14 @@ static void test_validate(void **state) {
     c.synth_min_per_user = 6;
     assert_int_equal(fr_config_validate(&c, &err), FR_ERR_USAGE);
     assert_string_equal(err.msg, "[synthetic] min_per_user (6) must be at most items/2 (5)");
+
+    fr_config_defaults(&c);
+    c.top_users = 100;
+    assert_int_equal(fr_config_validate(&c, &err), FR_OK);
+    c.max_clients = 50;
+    assert_int_equal(fr_config_validate(&c, &err), FR_ERR_USAGE);
+    assert_string_equal(err.msg, "[data] top_users (100) and max_clients (50) both choose "
+                                 "users; set one of them");
 }
 
 static void test_print_help(void **state) {

@@ -155,6 +155,68 @@ static void test_limit_users(void **state) {
     fr_dataset_free(&ds);
 }
 
+static void test_top_users(void **state) {
+    (void)state;
+    fr_dataset ds;
+    fr_error err = { { 0 } };
+    assert_int_equal(fr_dataset_from_triples(&ds, N_ROWS, U_RAW, I_RAW, RATING, TIME, &err),
+                     FR_OK);
+    /* Counts: user 7 has 3 rows, user 30 has 4, user 1000 has 1. */
+    assert_int_equal(fr_dataset_top_users(&ds, 0, &err), FR_OK);
+    assert_int_equal(ds.n_users, 3);
+    assert_int_equal(fr_dataset_top_users(&ds, 5, &err), FR_OK);
+    assert_int_equal(ds.n_users, 3);
+    /* The top two are 7 and 30, still in ascending raw order; 1000's item 5 is also
+     * rated by 7 and 30, so every item stays. */
+    assert_int_equal(fr_dataset_top_users(&ds, 2, &err), FR_OK);
+    assert_int_equal(ds.n_users, 2);
+    assert_int_equal(ds.n_items, 4);
+    assert_int_equal(ds.n_inter, 7);
+    assert_int_equal(ds.user_raw[0], 7);
+    assert_int_equal(ds.user_raw[1], 30);
+    assert_int_equal(ds.user_ptr[1], 3);
+    assert_int_equal(ds.user_ptr[2], 7);
+    /* The top one is 30 (4 rows): its rows in time order 12 (10), 77 (40), 5 (50),
+     * 900 (50), with ratings and times moved along. */
+    assert_int_equal(fr_dataset_top_users(&ds, 1, &err), FR_OK);
+    assert_int_equal(ds.n_users, 1);
+    assert_int_equal(ds.user_raw[0], 30);
+    assert_int_equal(ds.n_inter, 4);
+    assert_int_equal(ds.n_items, 4);
+    fr_user_view v = fr_dataset_user(&ds, 0);
+    assert_int_equal(v.n, 4);
+    assert_int_equal(ds.item_raw[v.item[0]], 12);
+    assert_int_equal(ds.item_raw[v.item[1]], 77);
+    assert_int_equal(ds.item_raw[v.item[2]], 5);
+    assert_int_equal(ds.item_raw[v.item[3]], 900);
+    assert_true(v.rating[0] == 3.0f && v.rating[1] == 3.5f && v.rating[3] == 1.5f);
+    assert_int_equal(v.time[1], 40);
+    fr_dataset_free(&ds);
+}
+
+static void test_top_users_ties_and_dropped_items(void **state) {
+    (void)state;
+    /* Users 9 and 4 have two rows each, 2 has one; items 100 and 200 belong only to
+     * users that are dropped. */
+    const int64_t u[] = { 9, 2, 4, 9, 4 };
+    const int64_t i[] = { 200, 100, 300, 200, 400 };
+    fr_dataset ds;
+    fr_error err = { { 0 } };
+    assert_int_equal(fr_dataset_from_triples(&ds, 5, u, i, NULL, NULL, &err), FR_OK);
+    /* Keeping one of two users with two rows: the smaller raw id, 4. */
+    assert_int_equal(fr_dataset_top_users(&ds, 1, &err), FR_OK);
+    assert_int_equal(ds.n_users, 1);
+    assert_int_equal(ds.user_raw[0], 4);
+    assert_int_equal(ds.n_items, 2);
+    assert_int_equal(ds.item_raw[0], 300);
+    assert_int_equal(ds.item_raw[1], 400);
+    assert_int_equal(ds.item[0], 0);
+    assert_int_equal(ds.item[1], 1);
+    assert_null(ds.rating);
+    assert_null(ds.time);
+    fr_dataset_free(&ds);
+}
+
 static void test_format_names(void **state) {
     (void)state;
     const char *names[] = { "auto", "movielens", "ml100k", "csv", "tsv", "seq", "pairs",
@@ -308,6 +370,8 @@ int main(void) {
         cmocka_unit_test(test_from_triples_sparse_huge_ids),
         cmocka_unit_test(test_from_triples_empty),
         cmocka_unit_test(test_limit_users),
+        cmocka_unit_test(test_top_users),
+        cmocka_unit_test(test_top_users_ties_and_dropped_items),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_stats_tiny_file),
         cmocka_unit_test(test_stats_implicit_even_median),

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fedrec/config.h"
 #include "fedrec/dataset.h"
+#include "fedrec/train.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -297,6 +299,73 @@ static void test_limit_users_remaps_metadata(void **state) {
     fr_dataset_free(&ds);
 }
 
+static void test_top_users_moves_metadata(void **state) {
+    (void)state;
+    /* Counts: user 1 one rating, 2 two, 3 two, 4 one. The top three are 2, 3 and (of
+     * the tied 1 and 4) 1; the top two drop items 30 and 50 and their titles. */
+    const char *dir = make_dir("ml1m-top");
+    tu_write("ml1m-top/ratings.dat", "1::30::5::10\n2::10::3::11\n2::20::4::12\n"
+                                     "3::20::2::13\n3::40::1::14\n4::50::5::15\n");
+    tu_write("ml1m-top/movies.dat", "10::Ten::Drama\n20::Twenty::Comedy\n30::Thirty::War\n"
+                                    "40::Forty::Horror\n50::Fifty::Crime\n");
+    tu_write("ml1m-top/users.dat", "1::F::1::10::11111\n2::M::25::12::22222\n"
+                                   "3::F::35::7::33333\n4::M::56::16::44444\n");
+    fr_dataset ds;
+    fr_error err = { { 0 } };
+    load_ok(dir, FR_FORMAT_AUTO, &ds);
+    assert_int_equal(fr_dataset_top_users(&ds, 3, &err), FR_OK);
+    assert_int_equal(ds.n_users, 3);
+    assert_int_equal(ds.user_raw[0], 1);
+    assert_int_equal(ds.user_raw[1], 2);
+    assert_int_equal(ds.user_raw[2], 3);
+    assert_int_equal(ds.n_items, 4);
+    assert_string_equal(ds.users_meta->zip[2], "33333");
+    assert_int_equal(fr_dataset_top_users(&ds, 2, &err), FR_OK);
+    assert_int_equal(ds.n_users, 2);
+    assert_int_equal(ds.user_raw[0], 2);
+    assert_int_equal(ds.user_raw[1], 3);
+    assert_int_equal(ds.n_items, 3);
+    assert_int_equal(ds.item_raw[0], 10);
+    assert_int_equal(ds.item_raw[1], 20);
+    assert_int_equal(ds.item_raw[2], 40);
+    assert_string_equal(ds.items_meta->title[0], "Ten");
+    assert_string_equal(ds.items_meta->title[2], "Forty");
+    assert_string_equal(ds.items_meta->genres[2], "Horror");
+    /* users.dat rows moved with their users: slot 0 is raw user 2, slot 1 raw user 3. */
+    assert_int_equal(ds.users_meta->gender[0], 'M');
+    assert_int_equal(ds.users_meta->age[0], 25);
+    assert_string_equal(ds.users_meta->occupation[0], "12");
+    assert_string_equal(ds.users_meta->zip[0], "22222");
+    assert_int_equal(ds.users_meta->gender[1], 'F');
+    assert_int_equal(ds.users_meta->age[1], 35);
+    assert_string_equal(ds.users_meta->zip[1], "33333");
+    fr_dataset_free(&ds);
+}
+
+/* data.top_users through fr_experiment_data, and its refusal next to max_clients. */
+static void test_experiment_data_top_users(void **state) {
+    (void)state;
+    const char *path = tu_write("top.csv", "user,item\n5,1\n5,2\n6,1\n7,3\n7,1\n7,2\n");
+    fr_config c;
+    fr_config_defaults(&c);
+    snprintf(c.data_path, sizeof c.data_path, "%s", path);
+    c.top_users = 2;
+    fr_dataset ds;
+    fr_error err = { { 0 } };
+    assert_int_equal(fr_experiment_data(&c, &ds, &err), FR_OK);
+    assert_int_equal(ds.n_users, 2);
+    assert_int_equal(ds.user_raw[0], 5);
+    assert_int_equal(ds.user_raw[1], 7);
+    assert_int_equal(ds.n_inter, 5);
+    fr_dataset_free(&ds);
+    c.max_clients = 1;
+    assert_int_equal(fr_experiment_data(&c, &ds, &err), FR_ERR_USAGE);
+    assert_string_equal(err.msg, "[data] top_users (2) and max_clients (1) both choose users; "
+                                 "set one of them");
+    assert_null(ds.user_ptr);
+    fr_dataset_free(&ds);
+}
+
 static void test_ml100k_dir_with_metadata(void **state) {
     (void)state;
     const char *dir = make_dir("ml100k");
@@ -467,6 +536,8 @@ int main(void) {
         cmocka_unit_test(test_recognition_by_content),
         cmocka_unit_test(test_ml1m_dir_with_metadata),
         cmocka_unit_test(test_limit_users_remaps_metadata),
+        cmocka_unit_test(test_top_users_moves_metadata),
+        cmocka_unit_test(test_experiment_data_top_users),
         cmocka_unit_test(test_ml100k_dir_with_metadata),
         cmocka_unit_test(test_latin1_to_utf8_title),
         cmocka_unit_test(test_missing_and_empty),

@@ -104,8 +104,22 @@ fr_status fr_dataset_from_triples(fr_dataset *ds, int64_t n, const int64_t *user
                                   const int64_t *time, fr_error *err);
 
 /* Keeps only the first max_users dense users (ascending raw id); items that no longer
- * occur are dropped and ids remapped. max_users <= 0 or >= n_users keeps all. */
+ * occur are dropped and ids remapped. max_users <= 0 or >= n_users keeps all.
+ * (data.max_clients.) Item and user metadata follow their items and users. On failure
+ * (FR_ERR_NOMEM only) ds is unchanged. */
 fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *err);
+
+/* Keeps the n_users users with the most interactions, equal counts going to the
+ * smaller raw user id; the kept users stay in ascending raw-id order (dense ids are
+ * renumbered 0..n_users-1, so "dense order = raw order" still holds), items that no
+ * longer occur are dropped and ids remapped, metadata follows as in
+ * fr_dataset_limit_users. n_users <= 0 or >= the number of users keeps all. On failure
+ * (FR_ERR_NOMEM only) ds is unchanged. (data.top_users.)
+ *
+ * With data.max_clients: the two choose users by different rules, so a configuration
+ * may set one of them, not both (fr_config_validate and fr_experiment_data refuse the
+ * pair with FR_ERR_USAGE). */
+fr_status fr_dataset_top_users(fr_dataset *ds, int32_t n_users, fr_error *err);
 
 /* Puts each user's interactions (items, ratings, times together) in a seeded random
  * order, so that leave-one-out holds out random items: the hold-out for data without

@@ -17,8 +17,10 @@ typedef struct fr_train_opts {
 } fr_train_opts;
 
 /* The experiment's data: the built-in synthetic set when data.path is "" or
- * "synthetic", else the file or directory in data.path, limited to data.max_clients
- * users. FR_ERR_INPUT/FR_ERR_USAGE with a FILE:LINE message on bad data. */
+ * "synthetic", else the file or directory in data.path, limited to the first
+ * data.max_clients users or to the data.top_users most active ones
+ * (fr_dataset_top_users; setting both is FR_ERR_USAGE). FR_ERR_INPUT/FR_ERR_USAGE with
+ * a FILE:LINE message on bad data. */
 fr_status fr_experiment_data(const fr_config *c, fr_dataset *ds, fr_error *err);
 
 /* Trains as configured and writes the run directory. Nothing is written when the data

@@ -269,16 +269,23 @@ done:
 
 /* ---- trimming --------------------------------------------------------------------- */
 
-fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *err) {
-    if (max_users <= 0 || max_users >= ds->n_users) return FR_OK;
-    int32_t U = max_users, N = ds->n_items;
-    int64_t E = ds->user_ptr[U];
+/* Keeps the users keep[0..U) (dense ids, strictly ascending, so the kept users stay in
+ * ascending raw-id order) with all their interactions; items no kept user touched are
+ * dropped and the rest renumbered in ascending order, item and user metadata moving
+ * with them. Everything is allocated before ds is touched, so on FR_ERR_NOMEM ds is as
+ * it was. */
+static fr_status keep_users(fr_dataset *ds, const int32_t *keep, int32_t U, fr_error *err) {
+    const int32_t N = ds->n_items;
+    int64_t E = 0;
+    for (int32_t j = 0; j < U; j++) E += ds->user_ptr[keep[j] + 1] - ds->user_ptr[keep[j]];
 
     /* Old dense item -> new dense item (-1 when dropped); ascending order is kept. */
     int32_t *remap = fr_alloc((size_t)N ? (size_t)N : 1, sizeof(int32_t));
     if (!remap) return fr_nomem(err, "item remap", (size_t)N * sizeof(int32_t));
     for (int32_t i = 0; i < N; i++) remap[i] = -1;
-    for (int64_t k = 0; k < E; k++) remap[ds->item[k]] = 0;
+    for (int32_t j = 0; j < U; j++)
+        for (int64_t k = ds->user_ptr[keep[j]]; k < ds->user_ptr[keep[j] + 1]; k++)
+            remap[ds->item[k]] = 0;
     int32_t n_keep = 0;
     for (int32_t i = 0; i < N; i++)
         if (remap[i] == 0) remap[i] = n_keep++;
@@ -288,7 +295,7 @@ fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *er
     int32_t *item = fr_alloc(ee, sizeof(int32_t));
     float *rating = ds->rating ? fr_alloc(ee, sizeof(float)) : NULL;
     int64_t *time = ds->time ? fr_alloc(ee, sizeof(int64_t)) : NULL;
-    int64_t *user_raw = fr_alloc((size_t)U, sizeof(int64_t));
+    int64_t *user_raw = fr_alloc((size_t)U ? (size_t)U : 1, sizeof(int64_t));
     int64_t *item_raw = fr_alloc((size_t)n_keep ? (size_t)n_keep : 1, sizeof(int64_t));
     fr_item_meta *im = NULL;
     if (ds->items_meta) {
@@ -311,11 +318,16 @@ fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *er
         return fr_nomem(err, "limited dataset", ee * 24);
     }
 
-    memcpy(user_ptr, ds->user_ptr, ((size_t)U + 1) * sizeof(int64_t));
-    for (int64_t k = 0; k < E; k++) item[k] = remap[ds->item[k]];
-    if (rating) memcpy(rating, ds->rating, (size_t)E * sizeof(float));
-    if (time) memcpy(time, ds->time, (size_t)E * sizeof(int64_t));
-    memcpy(user_raw, ds->user_raw, (size_t)U * sizeof(int64_t));
+    user_ptr[0] = 0;
+    for (int32_t j = 0; j < U; j++) {
+        const int64_t a = ds->user_ptr[keep[j]], n = ds->user_ptr[keep[j] + 1] - a;
+        const int64_t to = user_ptr[j];
+        for (int64_t k = 0; k < n; k++) item[to + k] = remap[ds->item[a + k]];
+        if (rating) memcpy(rating + to, ds->rating + a, (size_t)n * sizeof(float));
+        if (time) memcpy(time + to, ds->time + a, (size_t)n * sizeof(int64_t));
+        user_raw[j] = ds->user_raw[keep[j]];
+        user_ptr[j + 1] = to + n;
+    }
     for (int32_t i = 0; i < N; i++) {
         if (remap[i] >= 0) item_raw[remap[i]] = ds->item_raw[i];
     }
@@ -332,14 +344,29 @@ fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *er
         ds->items_meta = im;
     }
     if (ds->users_meta) {
-        /* The first U users keep their slots; arrays are not shrunk, only the dropped
-         * users' strings freed, since fr_user_meta is indexed by dense user. */
+        /* fr_user_meta is indexed by dense user: kept user keep[j] moves down to slot j
+         * (j <= keep[j], and slot j was emptied before: its user moved or was dropped);
+         * the dropped users' strings are freed. The arrays are not shrunk. */
         fr_user_meta *um = ds->users_meta;
-        for (int32_t u = U; u < ds->n_users; u++) {
-            fr_free(um->occupation[u]);
-            fr_free(um->zip[u]);
+        int32_t j = 0;
+        for (int32_t u = 0; u < ds->n_users; u++) {
+            char *occ = um->occupation[u], *zip = um->zip[u];
+            char gender = um->gender[u];
+            int32_t age = um->age[u];
             um->occupation[u] = NULL;
             um->zip[u] = NULL;
+            um->gender[u] = 0;
+            um->age[u] = -1;
+            if (j < U && keep[j] == u) {
+                um->occupation[j] = occ;
+                um->zip[j] = zip;
+                um->gender[j] = gender;
+                um->age[j] = age;
+                j++;
+            } else {
+                fr_free(occ);
+                fr_free(zip);
+            }
         }
     }
     fr_free(remap);
@@ -359,6 +386,57 @@ fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *er
     ds->n_items = n_keep;
     ds->n_inter = E;
     return FR_OK;
+}
+
+fr_status fr_dataset_limit_users(fr_dataset *ds, int32_t max_users, fr_error *err) {
+    if (max_users <= 0 || max_users >= ds->n_users) return FR_OK;
+    int32_t *keep = fr_alloc((size_t)max_users, sizeof(int32_t)); /* [U] the first U */
+    if (!keep) return fr_nomem(err, "kept users", (size_t)max_users * sizeof(int32_t));
+    for (int32_t u = 0; u < max_users; u++) keep[u] = u;
+    fr_status st = keep_users(ds, keep, max_users, err);
+    fr_free(keep);
+    return st;
+}
+
+/* Orders users by interaction count, most first; equal counts by dense id, which is
+ * ascending raw id. */
+typedef struct user_count {
+    int64_t n;
+    int32_t user;
+} user_count;
+
+static int cmp_user_count(const void *a, const void *b) {
+    const user_count *x = a, *y = b;
+    if (x->n != y->n) return (x->n < y->n) - (x->n > y->n);
+    return (x->user > y->user) - (x->user < y->user);
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+fr_status fr_dataset_top_users(fr_dataset *ds, int32_t n_users, fr_error *err) {
+    if (n_users <= 0 || n_users >= ds->n_users) return FR_OK;
+    const int32_t U = ds->n_users;
+    user_count *uc = fr_alloc((size_t)U, sizeof *uc);                /* [U] all users */
+    int32_t *keep = fr_alloc((size_t)n_users, sizeof(int32_t));      /* [n_users] */
+    if (!uc || !keep) {
+        fr_free(uc);
+        fr_free(keep);
+        return fr_nomem(err, "user ranking", (size_t)U * sizeof *uc);
+    }
+    for (int32_t u = 0; u < U; u++) {
+        uc[u].n = ds->user_ptr[u + 1] - ds->user_ptr[u];
+        uc[u].user = u;
+    }
+    qsort(uc, (size_t)U, sizeof *uc, cmp_user_count);
+    for (int32_t j = 0; j < n_users; j++) keep[j] = uc[j].user;
+    qsort(keep, (size_t)n_users, sizeof(int32_t), cmp_i32); /* back to ascending raw id */
+    fr_status st = keep_users(ds, keep, n_users, err);
+    fr_free(uc);
+    fr_free(keep);
+    return st;
 }
 
 void fr_dataset_shuffle_users(fr_dataset *ds, uint64_t seed) {

@@ -707,6 +707,10 @@ fr_status fr_config_validate(const fr_config *c, fr_error *err) {
         return fr_fail(err, FR_ERR_USAGE,
                        "[data] train_fraction + val_fraction must be below 1 (%g + %g), "
                        "the test set gets the rest", c->train_fraction, c->val_fraction);
+    if (c->max_clients > 0 && c->top_users > 0)
+        return fr_fail(err, FR_ERR_USAGE, "[data] top_users (%" PRId32 ") and max_clients (%"
+                       PRId32 ") both choose users; set one of them", c->top_users,
+                       c->max_clients);
     if (c->synth_min_per_user > c->synth_items / 2)
         return fr_fail(err, FR_ERR_USAGE,
                        "[synthetic] min_per_user (%" PRId32 ") must be at most items/2 (%" PRId32
