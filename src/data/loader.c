@@ -84,8 +84,7 @@ int fr_split(fr_span line, const char *delim, size_t dlen, fr_span *fields, int 
     return n + 1;
 }
 
-/* Splits at runs of spaces and tabs; leading and trailing blanks make no field. */
-static int split_blanks(fr_span line, fr_span *fields, int max) {
+int fr_split_blanks(fr_span line, fr_span *fields, int max) {
     int n = 0;
     const char *p = line.s;
     for (;;) {
@@ -280,7 +279,7 @@ static fr_status parse_table(const char *path, const char *buf, size_t len, int6
     while (fr_line_iter_next(&it, &line)) {
         if (it.lineno <= skip_to || fr_span_blank(line)) continue;
         int nf = ts->delim ? fr_split(line, ts->delim, ts->dlen, fields, MAX_COLUMNS)
-                           : split_blanks(line, fields, MAX_COLUMNS);
+                           : fr_split_blanks(line, fields, MAX_COLUMNS);
         if (nf != ts->n_fields)
             return fr_loader_fail(err, path, it.lineno,
                                   "expected %d fields separated by %s, found %d",
@@ -448,7 +447,7 @@ static fr_status format_from_content(const char *path, const char *buf, size_t l
         }
     }
     char delim = has_tab ? '\t' : has_comma ? ',' : 0;
-    int nf = delim ? fr_split(line, &delim, 1, fields, 8) : split_blanks(line, fields, 8);
+    int nf = delim ? fr_split(line, &delim, 1, fields, 8) : fr_split_blanks(line, fields, 8);
     if (!is_integer(fields[0])) {
         if (delim) {
             *out = delim == '\t' ? FR_FORMAT_TSV : FR_FORMAT_CSV;
@@ -463,7 +462,7 @@ static fr_status format_from_content(const char *path, const char *buf, size_t l
         int most = 0;
         do {
             if (fr_span_blank(line)) continue;
-            int k = split_blanks(line, fields, 8);
+            int k = fr_split_blanks(line, fields, 8);
             if (k > most) most = k;
         } while (it.lineno < DETECT_LINES && most <= 2 && fr_line_iter_next(&it, &line));
         if (most >= 2) {

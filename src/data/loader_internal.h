@@ -36,6 +36,10 @@ fr_span fr_span_trim(fr_span f);
  * returns how many there are in all. */
 int fr_split(fr_span line, const char *delim, size_t dlen, fr_span *fields, int max);
 
+/* Splits LINE at runs of spaces and tabs (leading and trailing blanks make no field);
+ * stores up to MAX fields and returns how many there are in all. */
+int fr_split_blanks(fr_span line, fr_span *fields, int max);
+
 /* Sets "PATH:LINE: message" and returns FR_ERR_INPUT. */
 fr_status fr_loader_fail(fr_error *err, const char *path, int64_t line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
