@@ -39,4 +39,24 @@ const char *fr_checkpoint_model(const fr_safetensors *ck);
 fr_status fr_checkpoint_load_params(const fr_safetensors *ck, const char *path,
                                     const fr_param_layout *L, float *params, fr_error *err);
 
+/* train.init_from: starts a model from the tensors of another model.safetensors (a
+ * SASRec checkpoint for mmrec, whose SASRec tensors have the same names), matched by
+ * NAME:
+ *   - a tensor of the file whose name is in L is copied into params; its shape must
+ *     be L's [rows x cols] (a 1-D tensor of rows*cols values also fits a [1 x n] or
+ *     [n x 1] tensor), else FR_ERR_INPUT
+ *     "PATH: tensor 'NAME' is 100 x 32 in the file but 101 x 32 in the model";
+ *   - a tensor of L the file lacks keeps its value in params (its initialisation);
+ *   - a tensor of the file L lacks (optimizer moments, another model's head) is
+ *     ignored.
+ * *n_loaded (may be NULL) receives how many tensors of L were loaded, and loaded[L->n]
+ * (may be NULL) 1 for each of them, 0 for the others. When no tensor of the file is in
+ * L the call fails with FR_ERR_INPUT "PATH: none of its N tensors ('first', ...) is a
+ * tensor of this model" (a file without tensors: "PATH: holds no tensors ..."). Every
+ * shape is checked before anything is copied, so on failure params is as it was. A
+ * missing or malformed file is FR_ERR_INPUT naming it (fr_safetensors_read). The file's
+ * metadata (model, configuration) is not read. */
+fr_status fr_checkpoint_init_from(const char *path, const fr_param_layout *L, float *params,
+                                  uint8_t *loaded, int *n_loaded, fr_error *err);
+
 #endif

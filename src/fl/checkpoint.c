@@ -1,4 +1,5 @@
-/* checkpoint.c - writing and reading model.safetensors (see checkpoint.h).
+/* checkpoint.c - writing and reading model.safetensors (see checkpoint.h), and
+ * starting a model from another one's tensors by name (train.init_from).
  * Leaves out: resuming training (the metadata records what it would need).
  */
 #include "fedrec/checkpoint.h"
@@ -95,4 +96,71 @@ fr_status fr_checkpoint_load_params(const fr_safetensors *ck, const char *path,
         memcpy(params + L->t[i].offset, t->data, (size_t)t->numel * sizeof(float));
     }
     return FR_OK;
+}
+
+/* 1 when the file tensor t has L's shape [rows x cols]. */
+static int shape_fits(const fr_st_tensor *t, const fr_tensor_info *ti) {
+    if (t->ndim == 2) return t->shape[0] == ti->rows && t->shape[1] == ti->cols;
+    if (t->ndim == 1)
+        return (ti->rows == 1 || ti->cols == 1) && t->shape[0] == ti->rows * ti->cols;
+    return 0;
+}
+
+/* "100 x 32", "32", "2 x 3 x 4" or "a scalar". */
+static void format_shape(char *buf, size_t size, const fr_st_tensor *t) {
+    if (t->ndim == 0) {
+        snprintf(buf, size, "a scalar");
+        return;
+    }
+    size_t n = 0;
+    for (int d = 0; d < t->ndim && n < size; d++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%lld", d ? " x " : "",
+                              (long long)t->shape[d]);
+}
+
+fr_status fr_checkpoint_init_from(const char *path, const fr_param_layout *L, float *params,
+                                  uint8_t *loaded, int *n_loaded, fr_error *err) {
+    if (n_loaded) *n_loaded = 0;
+    if (loaded) memset(loaded, 0, (size_t)L->n);
+    fr_safetensors ck;
+    fr_status st = fr_safetensors_read(path, &ck, err);
+    if (st != FR_OK) return st;
+    /* Every shape first, so that a mismatch leaves params untouched. */
+    const fr_st_tensor *from[FR_MAX_TENSORS] = { 0 }; /* [L->n] the file's tensor or NULL */
+    int n = 0;
+    for (int i = 0; i < L->n && st == FR_OK; i++) {
+        const fr_st_tensor *t = fr_safetensors_get(&ck, L->t[i].name);
+        if (!t) continue;
+        if (!shape_fits(t, &L->t[i])) {
+            char have[96];
+            format_shape(have, sizeof have, t);
+            st = fr_fail(err, FR_ERR_INPUT, "%s: tensor '%s' is %s in the file but %lld x %lld "
+                         "in the model", path, L->t[i].name, have, (long long)L->t[i].rows,
+                         (long long)L->t[i].cols);
+            break;
+        }
+        from[i] = t;
+        n++;
+    }
+    if (st == FR_OK && ck.n == 0) {
+        st = fr_fail(err, FR_ERR_INPUT, "%s: holds no tensors to start the model from", path);
+    } else if (st == FR_OK && n == 0) {
+        char names[200] = "";
+        size_t used = 0;
+        for (int k = 0; k < ck.n && k < 3 && used < sizeof names; k++)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s'%.40s'",
+                                     k ? ", " : "", ck.tensors[k].name);
+        st = fr_fail(err, FR_ERR_INPUT, "%s: none of its %d tensors (%s%s) is a tensor of this "
+                     "model", path, ck.n, names, ck.n > 3 ? ", ..." : "");
+    }
+    if (st == FR_OK) {
+        for (int i = 0; i < L->n; i++) {
+            if (!from[i]) continue;
+            memcpy(params + L->t[i].offset, from[i]->data, (size_t)from[i]->numel * sizeof(float));
+            if (loaded) loaded[i] = 1;
+        }
+        if (n_loaded) *n_loaded = n;
+    }
+    fr_safetensors_free(&ck);
+    return st;
 }
