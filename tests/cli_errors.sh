@@ -50,6 +50,12 @@ printf 'user,item,rating,timestamp\n1,1,1,1\n1,2,1,2\n1,3,1,3\n2,1,1,1\n2,2,1,2\
 { printf '\x93NUMPY\x01\x00\x76\x00'; printf "%-117s\n" "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"; head -c 24 /dev/zero; } >"$tmp/feat.npy"
 expect_error npy-rows "^fedrec: $tmp/feat.npy: field shape: 2 rows, but the data has 3 users" train --data "$tmp/clicks.csv" --set model.model=ncf --set train.algorithm=ufgraphfr --set graph.top_n=1 --set train.clients_fraction=1 --set graph.user_features="$tmp/feat.npy" --out "$tmp/run"
 expect_error graph-fraction "^fedrec: .*gpfedrec.*clients_fraction = 1" train --data "$tmp/clicks.csv" --set model.model=ncf --set train.algorithm=gpfedrec --set train.clients_fraction=0.5 --out "$tmp/run"
+# train.freeze names mmrec's parameter groups; top_users and max_clients exclude each
+# other. (mm.feature_map and train.init_from are read by the mmrec trainer only, so their
+# file errors are tested in test_itemfeat and test_checkpoint, not here.)
+expect_error freeze-group "^fedrec: \[train\] freeze: unknown group 'bogus' \(groups: item, sasrec, experts, fusion\)$" train --set model.model=mmrec --set train.freeze=item,bogus --out "$tmp/run"
+expect_error freeze-model "^fedrec: \[train\] freeze: .*model.model is 'sasrec'" train --set model.model=sasrec --set train.freeze=item --out "$tmp/run"
+expect_error top-and-max "^fedrec: \[data\] top_users \(5\) and max_clients \(3\) both choose users" train --set data.top_users=5 --set data.max_clients=3 --out "$tmp/run"
 
 # usage errors and --help
 for cmd in train eval data; do

@@ -480,6 +480,96 @@ static void test_validate(void **state) {
                                  "users; set one of them");
 }
 
+static void test_freeze_list(void **state) {
+    (void)state;
+    assert_true(fr_freeze_has("item", "item"));
+    assert_true(fr_freeze_has(" item , sasrec\t", "sasrec"));
+    assert_true(fr_freeze_has("experts,fusion", "fusion"));
+    assert_true(fr_freeze_has("item,item", "item"));
+    assert_false(fr_freeze_has("items", "item"));
+    assert_false(fr_freeze_has("item", "items"));
+    assert_false(fr_freeze_has("Item", "item"));
+    assert_false(fr_freeze_has("", "item"));
+    assert_false(fr_freeze_has("   ", "item"));
+    assert_false(fr_freeze_has(NULL, "item"));
+    assert_false(fr_freeze_has("item,,sasrec", ""));
+    assert_false(fr_freeze_has(",", "item"));
+    assert_true(fr_freeze_has(",item", "item"));
+    assert_true(fr_freeze_has("item,", "item"));
+}
+
+/* Expects validation of c to fail with exactly want. */
+static void validate_fails(const fr_config *c, const char *want) {
+    fr_error err = {""};
+    assert_int_equal(fr_config_validate(c, &err), FR_ERR_USAGE);
+    assert_string_equal(err.msg, want);
+}
+
+static void test_validate_mmrec_settings(void **state) {
+    (void)state;
+    fr_config c;
+    fr_error err = {""};
+    fr_config_defaults(&c);
+    assert_int_equal(fr_config_set(&c, "model.model=mmrec", &err), FR_OK);
+    assert_int_equal(fr_config_set(&c, "train.freeze= item , sasrec,experts,fusion", &err), FR_OK);
+    assert_int_equal(fr_config_set(&c, "train.init_from=runs/sasrec/model.safetensors", &err),
+                     FR_OK);
+    assert_int_equal(fr_config_set(&c, "mm.text_features=text.npy", &err), FR_OK);
+    assert_int_equal(fr_config_set(&c, "memory.enabled=true", &err), FR_OK);
+    assert_int_equal(fr_config_validate(&c, &err), FR_OK);
+    strcpy(c.freeze, "   ");
+    assert_int_equal(fr_config_validate(&c, &err), FR_OK);
+
+    /* Group names: unknown, empty, case. */
+    assert_int_equal(fr_config_set(&c, "train.freeze=item,bogus", &err), FR_OK);
+    validate_fails(&c, "[train] freeze: unknown group 'bogus' (groups: item, sasrec, experts, "
+                       "fusion)");
+    strcpy(c.freeze, "Item");
+    validate_fails(&c, "[train] freeze: unknown group 'Item' (groups: item, sasrec, experts, "
+                       "fusion)");
+    strcpy(c.freeze, "item,,sasrec");
+    validate_fails(&c, "[train] freeze: empty group name in 'item,,sasrec' (a comma list of "
+                       "item, sasrec, experts, fusion)");
+    strcpy(c.freeze, "item,");
+    validate_fails(&c, "[train] freeze: empty group name in 'item,' (a comma list of item, "
+                       "sasrec, experts, fusion)");
+    /* A bad name is reported whatever the model. */
+    strcpy(c.model, "sasrec");
+    strcpy(c.freeze, "experts, nope");
+    validate_fails(&c, "[train] freeze: unknown group 'nope' (groups: item, sasrec, experts, "
+                       "fusion)");
+
+    /* The mmrec settings with another model. */
+    fr_config_defaults(&c);
+    strcpy(c.model, "sasrec");
+    assert_int_equal(fr_config_validate(&c, &err), FR_OK);
+    strcpy(c.freeze, "item");
+    validate_fails(&c, "[train] freeze: parameter groups are model mmrec's; model.model is "
+                       "'sasrec'");
+    fr_config_defaults(&c);
+    strcpy(c.init_from, "model.safetensors");
+    validate_fails(&c, "[train] init_from: only model.model = mmrec starts from a checkpoint; "
+                       "model.model is 'mf'");
+    fr_config_defaults(&c);
+    strcpy(c.model, "ncf");
+    strcpy(c.mm_feature_map, "items.map");
+    validate_fails(&c, "[mm] feature_map: the [mm] settings are model mmrec's; model.model is "
+                       "'ncf'");
+    fr_config_defaults(&c);
+    c.mm_temperature = 0.2;
+    validate_fails(&c, "[mm] temperature: the [mm] settings are model mmrec's; model.model is "
+                       "'mf'");
+    fr_config_defaults(&c);
+    c.mem_enabled = 1;
+    validate_fails(&c, "[memory] enabled: the [memory] settings are model mmrec's; model.model "
+                       "is 'mf'");
+    /* Repeating a default is not setting it. */
+    fr_config_defaults(&c);
+    assert_int_equal(fr_config_set(&c, "mm.text_dim=128", &err), FR_OK);
+    assert_int_equal(fr_config_set(&c, "memory.frequency=ratio", &err), FR_OK);
+    assert_int_equal(fr_config_validate(&c, &err), FR_OK);
+}
+
 static void test_print_help(void **state) {
     (void)state;
     char *buf = NULL;
@@ -509,6 +599,8 @@ int main(void) {
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_freeze_list),
+        cmocka_unit_test(test_validate_mmrec_settings),
         cmocka_unit_test(test_print_help),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

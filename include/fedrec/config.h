@@ -181,8 +181,20 @@ fr_status fr_config_load_ini(fr_config *c, const char *path, fr_error *err);
 /* Applies one "section.key=value" override. FR_ERR_USAGE on a bad one. */
 fr_status fr_config_set(fr_config *c, const char *assignment, fr_error *err);
 
-/* Checks cross-field constraints (fractions sum below 1, ...). FR_ERR_USAGE. */
+/* Checks every value against its row and the cross-field constraints: fractions sum
+ * below 1, data.top_users and data.max_clients not both set, train.freeze a list of
+ * known groups, and the settings only model mmrec reads (train.freeze, train.init_from,
+ * any [mm] or [memory] value other than its default) not set for another model.
+ * FR_ERR_USAGE "[section] key: what is wrong". */
 fr_status fr_config_validate(const fr_config *c, fr_error *err);
+
+/* train.freeze: a comma list of model mmrec's parameter groups (mmrec.h) kept fixed,
+ * blanks around names ignored, "" (or blanks) for none; names are case-sensitive, and
+ * a name given twice is harmless. fr_config_validate refuses empty and unknown names. */
+#define FR_FREEZE_GROUPS "item, sasrec, experts, fusion"
+
+/* 1 when list (train.freeze) names group, else 0 (also for a NULL or empty group). */
+int fr_freeze_has(const char *list, const char *group);
 
 /* {"data": {"path": ..., ...}, "model": {...}, ...}; caller owns the result. */
 cJSON *fr_config_to_json(const fr_config *c);

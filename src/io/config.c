@@ -29,6 +29,7 @@
 
 #include "fedrec/alloc.h"
 #include "fedrec/fileio.h"
+#include "config_internal.h"
 
 /* ---- the table ---------------------------------------------------------------------- */
 
@@ -715,7 +716,7 @@ fr_status fr_config_validate(const fr_config *c, fr_error *err) {
         return fr_fail(err, FR_ERR_USAGE,
                        "[synthetic] min_per_user (%" PRId32 ") must be at most items/2 (%" PRId32
                        ")", c->synth_min_per_user, c->synth_items / 2);
-    return FR_OK;
+    return fr_config_validate_mmrec(c, err);
 }
 
 /* ---- JSON ------------------------------------------------------------------------------ */
