@@ -68,7 +68,8 @@ const fr_config_field fr_config_fields[] = {
     INT_ROW("data", "max_examples", max_examples, "0", 0, I32_MAX,
             "cap per user, first N in time order (0 = all)"),
     INT_ROW("data", "top_users", top_users, "0", 0, I32_MAX,
-            "keep the N users with the most interactions, ties to the smaller raw id (0 = all)"),
+            "keep the N users with the most interactions, ties to the smaller raw id (0 = all; "
+            "not with max_clients)"),
     DBL_ROW("data", "train_fraction", train_fraction, "0.8", 0, 1, OPEN_BOTH,
             "share of each user's examples used for training"),
     DBL_ROW("data", "val_fraction", val_fraction, "0.1", 0, 1, OPEN_BOTH,
