@@ -61,9 +61,13 @@ static int head_tensors(head_tensor *h, const fr_mmrec_cfg *cfg) {
     return n;
 }
 
-/* Index of the first head tensor: SASRec's item and position tables, 12 per block, the
- * final LN. */
-static int first_head_tensor(const fr_mmrec *m) { return 4 + 12 * m->cfg.sas.blocks; }
+/* Index of the first head tensor: the one at head_off, after all of SASRec's. */
+static int first_head_tensor(const fr_mmrec *m) {
+    const fr_param_layout *l = &m->sas.layout;
+    int k = 0;
+    while (k < l->n && l->t[k].offset < m->head_off) k++;
+    return k;
+}
 
 void mm_tensors_of(mm_tensors *t, const fr_mmrec *m, float *buf) {
     const fr_param_layout *l = &m->sas.layout;

@@ -90,7 +90,7 @@ static void build_items(fr_mmrec_work *w) {
 }
 
 static int in_batch_on(const fr_mmrec_work *w, const fr_mmrec *m) {
-    return m->cfg.in_batch && w->n_ut > 1;
+    return m->cfg.in_batch && w->cap_ut > 0 && w->n_ut > 1;
 }
 
 /* he and se of every column: own columns by dot products, in-batch by sgemm. */
