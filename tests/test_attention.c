@@ -3,6 +3,9 @@
  * mask), the sgemm version against the plain-loop reference, and the structure of P
  * (causal, rows summing to one, masked rows empty) and of the dropout draws.
  *
+ * Cross-attention (T queries over J keys with a per-query mask, the semantic expert
+ * of mmrec.h) gets the same gradient check and reference comparison.
+ *
  * The gradient checks use L = sum(out * R) with a fixed random R; with dropout the
  * stream is reopened for every evaluation so the mask stays the same. */
 #include "testutil.h"
@@ -221,6 +224,99 @@ static void test_attention_backward_accumulates(void **state) {
     for (int i = 0; i < T * 3 * C; i++) assert_true(twice[i] == 2.0f * once[i]);
 }
 
+/* ---- cross-attention of T queries over J keys with a per-query mask ---- */
+
+enum { XT = 5, XJ = 4 };
+
+/* query 1 sees no key; query 3 misses keys 0 and 2 (a hidden memory entry) */
+static const uint8_t XMASK[XT * XJ] = { 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0, 1,
+                                        1, 1, 1, 0 };
+
+typedef struct {
+    float q[XT * C], kv[XJ * 2 * C], out[XT * C], r[XT * C], att[HMAX * XT * XJ],
+        scratch[XT * XJ];
+    const uint8_t *mask;
+    int h;
+} xatt_case;
+
+static double xatt_loss(void *ctx) {
+    xatt_case *k = ctx;
+    fr_cross_attention_forward(k->out, k->att, k->scratch, k->q, k->kv, k->mask, XT, XJ, C,
+                               k->h);
+    return tu_project(k->out, k->r, XT * C);
+}
+
+static void test_cross_attention_gradients(void **state) {
+    (void)state;
+    for (int h = 1; h <= HMAX; h++)
+        for (int masked = 0; masked < 2; masked++) {
+            xatt_case k = { .h = h, .mask = masked ? XMASK : NULL };
+            tu_fill_normal(k.q, XT * C, 10, 1, 1.0);
+            tu_fill_normal(k.kv, XJ * 2 * C, 10, 2, 1.0);
+            tu_fill_normal(k.r, XT * C, 10, 3, 1.0);
+            xatt_loss(&k);
+            float dq[XT * C] = { 0 }, dkv[XJ * 2 * C] = { 0 };
+            fr_cross_attention_backward(dq, dkv, k.scratch, k.r, k.att, k.q, k.kv, XT, XJ, C, h);
+            double eq = tu_grad_check(xatt_loss, &k, k.q, dq, XT * C, 1e-2f);
+            double ekv = tu_grad_check(xatt_loss, &k, k.kv, dkv, XJ * 2 * C, 1e-2f);
+            print_message("cross H=%d mask=%d: worst relative error dq %.2e dkv %.2e\n", h,
+                          masked, eq, ekv);
+            assert_true(eq < GRAD_TOL && ekv < GRAD_TOL);
+            for (int i = 0; i < XT; i++) { /* rows sum to one over the visible keys */
+                double sum = 0.0;
+                for (int hh = 0; hh < h; hh++)
+                    for (int j = 0; j < XJ; j++) {
+                        float pij = k.att[(hh * XT + i) * XJ + j];
+                        if (masked && !XMASK[i * XJ + j]) assert_true(pij == 0.0f);
+                        sum += pij;
+                    }
+                if (masked && i == 1) { /* the blind query: zero output, zero gradient */
+                    assert_true(sum == 0.0);
+                    for (int e = 0; e < C; e++)
+                        assert_true(k.out[i * C + e] == 0.0f && dq[i * C + e] == 0.0f);
+                } else {
+                    assert_true(fabs(sum - h) < 1e-5);
+                }
+            }
+        }
+}
+
+static void test_cross_attention_matches_ref(void **state) {
+    (void)state;
+    enum { T2 = 19, J2 = 13 };
+    uint8_t mask[T2 * J2];
+    for (int i = 0; i < T2 * J2; i++) mask[i] = i % 7 != 3 && i / J2 != 4;
+    float *q = calloc(T2 * RC, 4), *kv = calloc(J2 * 2 * RC, 4), *dout = calloc(T2 * RC, 4);
+    float *o1 = calloc(T2 * RC, 4), *o2 = calloc(T2 * RC, 4), *sc = calloc(T2 * J2, 4);
+    float *a1 = calloc(3 * T2 * J2, 4), *a2 = calloc(3 * T2 * J2, 4);
+    float *dq1 = calloc(T2 * RC, 4), *dq2 = calloc(T2 * RC, 4);
+    float *dkv1 = calloc(J2 * 2 * RC, 4), *dkv2 = calloc(J2 * 2 * RC, 4);
+    tu_fill_normal(q, T2 * RC, 11, 1, 1.0);
+    tu_fill_normal(kv, J2 * 2 * RC, 11, 2, 1.0);
+    tu_fill_normal(dout, T2 * RC, 11, 3, 1.0);
+    for (int h = 1; h <= 3; h++)
+        for (int masked = 0; masked < 2; masked++) {
+            const uint8_t *mk = masked ? mask : NULL;
+            tu_fill_normal(dq1, T2 * RC, 11, 4, 1.0); /* backward adds onto what is there */
+            tu_fill_normal(dkv1, J2 * 2 * RC, 11, 5, 1.0);
+            memcpy(dq2, dq1, T2 * RC * sizeof(float));
+            memcpy(dkv2, dkv1, J2 * 2 * RC * sizeof(float));
+            fr_cross_attention_forward(o1, a1, sc, q, kv, mk, T2, J2, RC, h);
+            fr_cross_attention_forward_ref(o2, a2, q, kv, mk, T2, J2, RC, h);
+            fr_cross_attention_backward(dq1, dkv1, sc, dout, a1, q, kv, T2, J2, RC, h);
+            fr_cross_attention_backward_ref(dq2, dkv2, dout, a2, q, kv, T2, J2, RC, h);
+            assert_true(tu_rel_diff(a1, a2, (int64_t)h * T2 * J2) < 1e-5);
+            assert_true(tu_rel_diff(o1, o2, T2 * RC) < 1e-5);
+            assert_true(tu_rel_diff(dq1, dq2, T2 * RC) < 1e-5);
+            assert_true(tu_rel_diff(dkv1, dkv2, J2 * 2 * RC) < 1e-5);
+        }
+    /* no keys at all: zero output, nothing to add */
+    fr_cross_attention_forward(o1, a1, sc, q, kv, NULL, T2, 0, RC, 2);
+    for (int i = 0; i < T2 * RC; i++) assert_true(o1[i] == 0.0f);
+    free(q), free(kv), free(dout), free(o1), free(o2), free(sc), free(a1), free(a2);
+    free(dq1), free(dq2), free(dkv1), free(dkv2);
+}
+
 int main(void) {
     fr_blas_single_thread();
     const struct CMUnitTest tests[] = {
@@ -230,6 +326,8 @@ int main(void) {
         cmocka_unit_test(test_attention_draw_count),
         cmocka_unit_test(test_attention_is_causal),
         cmocka_unit_test(test_attention_backward_accumulates),
+        cmocka_unit_test(test_cross_attention_gradients),
+        cmocka_unit_test(test_cross_attention_matches_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,6 +129,61 @@ static void test_gradients(void **state) {
     assert_true(e < 2e-2);
 }
 
+/* Backward from a supplied gradient on the hidden states (what a model with its own
+ * head does) gives SASRec's gradient bit for bit when that gradient is SASRec's BCE
+ * term, and the hidden states are the packed tokens in order. */
+static void test_backward_hidden_matches(void **state) {
+    (void)state;
+    fr_sasrec_cfg cfg = { NI, C, 2, 2, MAXLEN, 0.3f, FR_ACT_GELU, 0, 1e-5f };
+    fr_sasrec m;
+    assert_int_equal(fr_sasrec_create(&m, &cfg, 3, NULL), FR_OK);
+    jiggle(&m);
+    fr_sasrec_work *w;
+    assert_int_equal(fr_sasrec_work_create(&w, &m, 2, 10, NULL), FR_OK);
+    fill_batch(w);
+    const int64_t P = m.layout.size;
+    float *g1 = fr_calloc((size_t)P, sizeof(float)), *g2 = fr_calloc((size_t)P, sizeof(float));
+    uint8_t t1[NI + 1] = { 0 }, t2[NI + 1] = { 0 };
+    const float scale = 1.0f / 7.0f;
+    fr_sasrec_forward(w, &m, m.params, 1);
+    fr_sasrec_backward(w, &m, m.params, g1, t1, scale);
+    assert_int_equal(fr_sasrec_work_seqs(w), 2);
+    const int64_t *off = fr_sasrec_offsets(w);
+    assert_true(off[0] == 0 && off[1] == 3 && off[2] == 8);
+    const float *h = fr_sasrec_hidden(w);
+    assert_true(h + 7 * C == fr_sasrec_last_hidden(w, 1));
+    /* dh and the item rows' gradient of the BCE term, as fr_sasrec_backward forms them */
+    float dh[8 * C] = { 0 };
+    const int32_t *tg[2] = { tg_a, tg_b + 2 }, *ng[2] = { ng_a, ng_b + 2 };
+    fr_sasrec_tensors t, g;
+    fr_sasrec_tensors_of(&t, &m, m.params);
+    fr_sasrec_tensors_of(&g, &m, g2);
+    for (int s = 0; s < 2; s++)
+        for (int64_t i = off[s]; i < off[s + 1]; i++) {
+            int32_t tp = tg[s][i - off[s]], tn = ng[s][i - off[s]];
+            if (tp < 0) continue;
+            const float *ep = t.item + (tp + 1) * C, *en = t.item + (tn + 1) * C;
+            double zp = 0.0, zn = 0.0;
+            for (int c = 0; c < C; c++) zp += (double)h[i * C + c] * ep[c];
+            for (int c = 0; c < C; c++) zn += (double)h[i * C + c] * en[c];
+            double dzp = -(1.0 / (1.0 + exp((double)(float)zp))) * scale;
+            double dzn = (1.0 / (1.0 + exp(-(double)(float)zn))) * scale;
+            for (int c = 0; c < C; c++) {
+                dh[i * C + c] += (float)(dzp * ep[c] + dzn * en[c]);
+                g.item[(tp + 1) * C + c] += (float)(dzp * h[i * C + c]);
+                g.item[(tn + 1) * C + c] += (float)(dzn * h[i * C + c]);
+            }
+            t2[tp + 1] = t2[tn + 1] = 1;
+        }
+    fr_sasrec_backward_hidden(w, &m, m.params, dh, g2, t2);
+    assert_memory_equal(g1, g2, (size_t)P * sizeof(float));
+    assert_memory_equal(t1, t2, sizeof t1);
+    fr_free(g1);
+    fr_free(g2);
+    fr_sasrec_work_destroy(w);
+    fr_sasrec_destroy(&m);
+}
+
 /* Scoring equals the last position of a packed forward, whatever else is packed. */
 static void test_score_matches_packed(void **state) {
     (void)state;
@@ -460,6 +515,7 @@ static void test_user_with_every_item_is_an_error(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients),
+        cmocka_unit_test(test_backward_hidden_matches),
         cmocka_unit_test(test_score_matches_packed),
         cmocka_unit_test(test_learns_cycles_and_is_thread_invariant),
         cmocka_unit_test(test_user_with_every_item_is_an_error),

@@ -29,18 +29,25 @@
  *
  * Memory visibility: at a training position whose target is item p, an entry holding
  * item p is hidden (the model must not copy its target out of its memory); everything
- * else in the sequence's memory is visible at every position. Prototype entries
- * (item id < 0) are always visible.
+ * else in the sequence's memory is visible at every position, and at positions without
+ * a target (and in fr_mmrec_score) every entry is. Prototype entries (item id < 0) are
+ * always visible.
  *
  * Losses over the positions with a target p (the negatives n_1..n_k of the position:
  * its sampled negatives, then with in_batch the distinct targets of the batch other
- * than p):
+ * than p; a negative may repeat, e.g. sampled and in-batch, and then counts twice):
  *   bce      -log s(s_p) - sum_k log(1 - s(s_nk))            (SASRec's, k = 1 sampled)
- *   bpr      mean_k -log s(s_p - s_nk)                       (FedMem's L_rec)
+ *   bpr      mean_k -log s(s_p - s_nk)                       (FedMem's L_rec; 0 if k = 0)
  *   softmax  -log softmax([s_p, s_n1..s_nk])_0               (FedDMMR's in-batch CE)
- * plus lambda x InfoNCE(sem_t; e_p; e_n1..e_nk) with cosine similarity over temperature
- * tau (FedMem's L_contrastive: the memory's text preference against the items' id
- * embeddings), at positions where some memory entry is visible.
+ * (loss.h's kernels), plus lambda x InfoNCE(sem_t; e_p; e_n1..e_nk) with cosine
+ * similarity cos(a, b) = a.b / (max(|a|, 1e-12) max(|b|, 1e-12)) over temperature tau
+ * (FedMem's L_contrastive: the memory's text preference against the items' id
+ * embeddings), at positions where some memory entry is visible. in_batch works with
+ * every loss (FedDMMR uses it with softmax).
+ *
+ * The head has no dropout; LN_sem and LN_vis use SASRec's ln_eps. With fusion none the
+ * experts are computed only when lambda > 0 (for InfoNCE), so none with lambda = 0 is
+ * SASRec with its BCE generalised to k negatives.
  *
  * Parameters: SASRec's tensors (same names, same layout, so a SASRec checkpoint loads)
  * followed by the head's, all GLOBAL and dense: mm.txt_w [Dt x C], mm.txt_b, mm.sem_q_w
@@ -48,8 +55,10 @@
  * mm.sem_ln_g, mm.sem_ln_b; with Dv > 0 mm.img_w [Dv x C], mm.img_b, mm.vis_ln_g,
  * mm.vis_ln_b, mm.router_w [C x 2], mm.router_b [2]; residual: mm.gate [1]; learned:
  * mm.fusion_theta [2]; adaptive: mm.adapt_w [C x 2], mm.adapt_b [2]. Matrices
- * Xavier-normal from the stream (seed, 1, 0, FR_PURPOSE_INIT_GLOBAL), biases 0, LN gains
- * 1.
+ * Xavier-normal from the stream (seed, 1, 0, FR_PURPOSE_INIT_GLOBAL) in this order,
+ * biases 0, LN gains 1, except: mm.gate = gating_init, and mm.fusion_theta and mm.adapt_b
+ * = (0, log(p_1 / (1 - p_1))) with p_1 = gating_init, so learned and adaptive fusion both
+ * start with the expert branch weighted about gating_init.
  *
  * Parameter groups (train.freeze): "item" the item table, "sasrec" every other SASRec
  * tensor, "experts" the mm.txt/sem/img/vis/router tensors, "fusion" mm.gate,
@@ -79,7 +88,7 @@ typedef struct fr_mmrec_cfg {
     float gating_init;     /* residual: g at start; learned: p_1 at start (0 < p_1 < 1) */
     float fusion_weight;   /* weighted: beta */
     fr_mm_loss loss;
-    int in_batch;          /* softmax only */
+    int in_batch;          /* the batch's other targets are negatives too (any loss) */
     float lambda;          /* InfoNCE weight, 0 = off */
     float temperature;     /* > 0 */
 } fr_mmrec_cfg;
@@ -89,25 +98,30 @@ typedef struct fr_mmrec {
     fr_sasrec sas;         /* sas.layout holds SASRec's tensors then the head's; sas.params
                               is the whole buffer */
     int64_t head_off;      /* first float of the head's tensors */
-    const float *text;     /* [N x Dt] item text features, borrowed */
+    const float *text;     /* [N x Dt] item text features, borrowed: for the caller, whose
+                              memory entries carry their own copies (work_add) */
     const float *image;    /* [N x Dv] item image features, borrowed (NULL when Dv = 0) */
 } fr_mmrec;
 
 /* Creates the model for item features text [N x Dt] and image [N x Dv] (borrowed; must
- * outlive the model). FR_ERR_USAGE on a bad configuration. */
+ * outlive the model; image is read by the visual expert). FR_ERR_USAGE on a bad
+ * configuration (the message names the setting), FR_ERR_NOMEM. */
 fr_status fr_mmrec_create(fr_mmrec *m, const fr_mmrec_cfg *cfg, const float *text,
                           const float *image, uint64_t seed, fr_error *err);
 void fr_mmrec_destroy(fr_mmrec *m);
 
-/* Layout indices of the tensors of a group ("item", "sasrec", "experts", "fusion");
- * returns how many (0 for an unknown group name; tensors the model lacks are skipped). */
+/* Layout indices of the tensors of a group ("item", "sasrec", "experts", "fusion") into
+ * idx[cap] (the first cap of them); returns how many there are (0 for an unknown group
+ * name; tensors the model lacks are skipped). */
 int fr_mmrec_group(const fr_mmrec *m, const char *group, int *idx, int cap);
 
 /* A packed batch (SASRec's work plus the head's activations). One per thread. */
 typedef struct fr_mmrec_work fr_mmrec_work;
 
 /* Room for cap_seq sequences, cap_tok tokens, cap_mem memory entries per sequence and
- * cap_neg sampled negatives per position. */
+ * cap_neg sampled negatives per position. With in_batch the work holds [cap_tok x
+ * min(cap_tok, N)] in-batch score matrices, so size cap_tok to a batch (a client's
+ * windows), not to a whole data set. */
 fr_status fr_mmrec_work_create(fr_mmrec_work **w, const fr_mmrec *m, int32_t cap_seq,
                                int64_t cap_tok, int32_t cap_mem, int32_t cap_neg,
                                fr_error *err);
@@ -118,14 +132,16 @@ void fr_mmrec_work_clear(fr_mmrec_work *w);
  * neg[T x n_neg] sampled negatives per position (may be NULL when n_neg = 0), and the
  * sequence's memory: n_mem entries, mem_text [n_mem x Dt] and mem_item [n_mem] (item id,
  * or < 0 for a prototype). Pointers are copied or read during this call only. T is cut
- * to the last maxlen positions. FR_ERR_RUNTIME when full. */
+ * to the last maxlen positions. FR_ERR_RUNTIME when full (sequences, tokens, n_neg >
+ * cap_neg or n_mem > cap_mem), FR_ERR_USAGE for an item id outside [0, N); a refused
+ * sequence leaves the batch unchanged. */
 fr_status fr_mmrec_work_add(fr_mmrec_work *w, const int32_t *input, const int32_t *target,
                             const int32_t *neg, int32_t n_neg, int64_t t,
                             const float *mem_text, const int32_t *mem_item, int32_t n_mem,
                             const fr_rng *dropout_rng, fr_error *err);
 
-/* Forward with parameters params; train = 1 applies dropout. Returns the summed loss
- * (recommendation + lambda InfoNCE) over positions with a target. */
+/* Forward with parameters params; train = 1 applies SASRec's dropout. Returns the summed
+ * loss (recommendation + lambda InfoNCE) over positions with a target (0 when none). */
 double fr_mmrec_forward(fr_mmrec_work *w, const fr_mmrec *m, const float *params, int train);
 
 /* Positions with a target in the last batch, and each one's recommendation loss (the
@@ -135,19 +151,24 @@ const float *fr_mmrec_position_loss(const fr_mmrec_work *w);
 /* The target item of each scored position, batch order. */
 const int32_t *fr_mmrec_position_target(const fr_mmrec_work *w);
 
-/* Backward of the last forward for the loss times loss_scale: adds into grad
- * (caller-zeroed, the model's layout); touched[N+1] (may be NULL) marks item rows. */
+/* Backward of the last forward (train = 1, as SASRec's) for the loss times loss_scale:
+ * adds into grad (caller-zeroed, the model's layout); touched[N+1] (caller-zeroed, may be
+ * NULL) gets 1 for every item-table row with a gradient (item i at row i + 1: inputs,
+ * targets, negatives). */
 void fr_mmrec_backward(fr_mmrec_work *w, const fr_mmrec *m, const float *params,
                        float *grad, uint8_t *touched, float loss_scale);
 
-/* Item-side terms for scoring many candidates with the same parameters: per item the
- * router weights and vis_i . e_i. [N x 3] floats; fills cache from params. */
+/* Item-side terms for scoring many candidates with the same parameters: per item i
+ * (w_vis_i, w_sem_i, vis_i . e_i), [N x 3] floats ((0, 1, 0) without a visual expert);
+ * fills cache from params. FR_ERR_NOMEM when its scratch cannot be had. */
 int64_t fr_mmrec_cache_size(const fr_mmrec *m);
-void fr_mmrec_fill_cache(const fr_mmrec *m, const float *params, float *cache);
+fr_status fr_mmrec_fill_cache(const fr_mmrec *m, const float *params, float *cache,
+                              fr_error *err);
 
-/* Scores cands[n] after the history hist[len] with the memory (n_mem entries, all
- * visible), without dropout; cache from fr_mmrec_fill_cache for these params (NULL:
- * computed per candidate). w is cleared and used. */
+/* Scores cands[n] after the history hist[len] (the last maxlen count) with the memory
+ * (n_mem <= cap_mem entries, all visible), without dropout: the score formula above at
+ * the last position. cache from fr_mmrec_fill_cache for these params (NULL: the terms
+ * are computed for the candidates). An empty history scores 0. w is cleared and used. */
 fr_status fr_mmrec_score(fr_mmrec_work *w, const fr_mmrec *m, const float *params,
                          const float *cache, const int32_t *hist, int64_t len,
                          const float *mem_text, const int32_t *mem_item, int32_t n_mem,

@@ -123,4 +123,27 @@ void fr_attention_backward_ref(float *dqkv, const float *dout, const float *att,
                                const uint8_t *keep, const float *qkv, int t, int c, int h,
                                float p);
 
+/* ---- multi-head cross-attention of T queries over J keys (attention.c) ----
+ * For each head h with D = C / H channels:
+ *     S = Q_h K_h^T / sqrt(D), S[i][j] = -inf where mask[i*J + j] == 0,
+ *     P = softmax_rows(S), O_h = P V_h.
+ * q[T x C] the queries; kv[J x 2C] holds K | V side by side; out[T x C] the heads side
+ * by side; att[H x T x J] saves P; mask[T x J] (NULL: every key visible to every
+ * query). A query that sees no key (or J = 0) outputs zeros and its row of P is zero.
+ * scratch[T x J]. No dropout and no causal order (the keys are a set: the memory
+ * entries of mmrec.h's semantic expert). */
+void fr_cross_attention_forward(float *out, float *att, float *scratch, const float *q,
+                                const float *kv, const uint8_t *mask, int t, int j, int c,
+                                int h);
+/* dq[T x C] += and dkv[J x 2C] += the gradients through the expression above (either
+ * may be NULL). */
+void fr_cross_attention_backward(float *dq, float *dkv, float *scratch, const float *dout,
+                                 const float *att, const float *q, const float *kv, int t,
+                                 int j, int c, int h);
+void fr_cross_attention_forward_ref(float *out, float *att, const float *q, const float *kv,
+                                    const uint8_t *mask, int t, int j, int c, int h);
+void fr_cross_attention_backward_ref(float *dq, float *dkv, const float *dout,
+                                     const float *att, const float *q, const float *kv, int t,
+                                     int j, int c, int h);
+
 #endif

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "fedrec/status.h"
 
-#define FR_MAX_TENSORS 64
+#define FR_MAX_TENSORS 96  /* SASRec with 4 blocks (52) and the mmrec head (18) */
 
 typedef enum fr_scope { FR_SCOPE_GLOBAL, FR_SCOPE_LOCAL, FR_SCOPE_FROZEN } fr_scope;
 

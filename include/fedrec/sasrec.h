@@ -124,6 +124,22 @@ void fr_sasrec_backward(fr_sasrec_work *w, const fr_sasrec *m, const float *para
 /* The final hidden state of the last position of sequence s of the last forward. */
 const float *fr_sasrec_last_hidden(const fr_sasrec_work *w, int32_t s);
 
+/* The final hidden states of the last forward, [M x C]: the tokens of every sequence
+ * packed in order, sequence s in rows fr_sasrec_offsets(w)[s] .. [s+1] - 1 (after the
+ * cut to maxlen). Valid until the next forward or clear. */
+const float *fr_sasrec_hidden(const fr_sasrec_work *w);
+/* Sequences in the batch, and their token offsets [seqs + 1] (offsets[seqs] = M). */
+int32_t fr_sasrec_work_seqs(const fr_sasrec_work *w);
+const int64_t *fr_sasrec_offsets(const fr_sasrec_work *w);
+
+/* Backward of the last (training) forward from a gradient on its hidden states instead
+ * of SASRec's own loss: dout [M x C] = dL/d fr_sasrec_hidden (read only). Adds into grad
+ * and marks touched as fr_sasrec_backward does (the input rows only: scoring rows are
+ * the caller's). A model with a head of its own (mmrec.h) runs SASRec forward without
+ * targets and comes back through here. */
+void fr_sasrec_backward_hidden(fr_sasrec_work *w, const fr_sasrec *m, const float *params,
+                               const float *dout, float *grad, uint8_t *touched);
+
 /* Scores cands[n] (dense item ids) for the history hist[len] (the last maxlen count):
  * one forward without dropout, then dot products with the item embedding. w is
  * cleared and used. */

@@ -258,6 +258,12 @@ const float *fr_sasrec_last_hidden(const fr_sasrec_work *w, int32_t s) {
     return w->out + (w->off[s + 1] - 1) * w->C;
 }
 
+const float *fr_sasrec_hidden(const fr_sasrec_work *w) { return w->out; }
+
+int32_t fr_sasrec_work_seqs(const fr_sasrec_work *w) { return w->n_seq; }
+
+const int64_t *fr_sasrec_offsets(const fr_sasrec_work *w) { return w->off; }
+
 /* ---- forward ---- */
 
 /* Dropout over [M x C] rows, each sequence drawing from its own stream. */
@@ -443,12 +449,41 @@ static void block_backward(fr_sasrec_work *w, block_cache *b, const fr_sasrec_bl
     }
 }
 
-void fr_sasrec_backward(fr_sasrec_work *w, const fr_sasrec *m, const float *params,
-                        float *grad, uint8_t *touched, float loss_scale) {
+/* Everything below the final hidden states: dh [M x C] is dL/dout (read only; it may be
+ * w->t1, which is free again once the final LN's backward has read it). */
+static void backward_from_hidden(fr_sasrec_work *w, const fr_sasrec *m,
+                                 const fr_sasrec_tensors *t, fr_sasrec_tensors *g,
+                                 const float *dh, uint8_t *touched) {
     const int64_t M = w->n_tok, MC = M * w->C;
     const int C = w->C, L = w->L;
     const fr_sasrec_cfg *cfg = &m->cfg;
     const float drop = cfg->dropout;  /* backward follows a training forward */
+    /* out = LNf(x_last) */
+    float *dx = w->d0;
+    memset(dx, 0, (size_t)MC * sizeof(float));
+    fr_layernorm_backward(dx, g->lnf_g, g->lnf_b, dh, w->x_last, t->lnf_g, w->out_mean,
+                          w->out_rstd, M, C);
+    for (int l = L - 1; l >= 0; l--) {
+        float *din = dx == w->d0 ? w->d1 : w->d0;
+        memset(din, 0, (size_t)MC * sizeof(float));
+        block_backward(w, &w->blk[l], &t->blk[l], &g->blk[l], din, dx, cfg->pre_ln, drop,
+                       cfg->act);
+        dx = din;
+    }
+    /* x = drop(E[row] * sqrt(C) + P[pos]) */
+    memset(w->t1, 0, (size_t)MC * sizeof(float));
+    fr_dropout_backward(w->t1, dx, w->ekeep, MC, drop);
+    fr_embedding_backward(g->item, touched, w->t1, w->row, M, C, sqrtf((float)C), 1);
+    for (int64_t i = 0; i < M; i++) {
+        float *gp = g->pos + (int64_t)w->posi[i] * C;
+        for (int c = 0; c < C; c++) gp[c] += w->t1[i * C + c];
+    }
+}
+
+void fr_sasrec_backward(fr_sasrec_work *w, const fr_sasrec *m, const float *params,
+                        float *grad, uint8_t *touched, float loss_scale) {
+    const int64_t M = w->n_tok, MC = M * w->C;
+    const int C = w->C;
     if (M == 0) return;
     fr_sasrec_tensors t, g;
     fr_sasrec_tensors_of(&t, m, (float *)params);
@@ -472,26 +507,16 @@ void fr_sasrec_backward(fr_sasrec_work *w, const fr_sasrec *m, const float *para
         }
         if (touched) touched[w->tgt[i]] = touched[w->neg[i]] = 1;
     }
-    /* out = LNf(x_last) */
-    float *dx = w->d0;
-    memset(dx, 0, (size_t)MC * sizeof(float));
-    fr_layernorm_backward(dx, g.lnf_g, g.lnf_b, dh, w->x_last, t.lnf_g, w->out_mean,
-                          w->out_rstd, M, C);
-    for (int l = L - 1; l >= 0; l--) {
-        float *din = dx == w->d0 ? w->d1 : w->d0;
-        memset(din, 0, (size_t)MC * sizeof(float));
-        block_backward(w, &w->blk[l], &t.blk[l], &g.blk[l], din, dx, cfg->pre_ln, drop,
-                       cfg->act);
-        dx = din;
-    }
-    /* x = drop(E[row] * sqrt(C) + P[pos]) */
-    memset(w->t1, 0, (size_t)MC * sizeof(float));
-    fr_dropout_backward(w->t1, dx, w->ekeep, MC, drop);
-    fr_embedding_backward(g.item, touched, w->t1, w->row, M, C, sqrtf((float)C), 1);
-    for (int64_t i = 0; i < M; i++) {
-        float *gp = g.pos + (int64_t)w->posi[i] * C;
-        for (int c = 0; c < C; c++) gp[c] += w->t1[i * C + c];
-    }
+    backward_from_hidden(w, m, &t, &g, dh, touched);
+}
+
+void fr_sasrec_backward_hidden(fr_sasrec_work *w, const fr_sasrec *m, const float *params,
+                               const float *dout, float *grad, uint8_t *touched) {
+    if (w->n_tok == 0) return;
+    fr_sasrec_tensors t, g;
+    fr_sasrec_tensors_of(&t, m, (float *)params);
+    fr_sasrec_tensors_of(&g, m, grad);
+    backward_from_hidden(w, m, &t, &g, dout, touched);
 }
 
 /* ---- scoring ---- */

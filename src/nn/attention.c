@@ -1,19 +1,24 @@
-/* attention.c - causal multi-head self-attention over one sequence, forward and
- * backward, by per-head matrix products (fr_matmul), and the plain-loop reference.
- * Leaves out: batching several sequences (callers loop and shard), cross-attention,
- * relative position terms, and skipping the zero upper triangle in the products
- * (T is ~50-200, so full T x T products cost little and keep the code plain).
+/* attention.c - multi-head attention, forward and backward, by per-head matrix products
+ * (fr_matmul), and plain-loop references: causal self-attention over one sequence
+ * (SASRec's blocks) and cross-attention of a sequence's tokens over a set of keys
+ * with a per-query mask (mmrec.h's semantic expert over a user's memory).
+ * Leaves out: batching several sequences (callers loop and shard), relative position
+ * terms, dropout in cross-attention, and skipping the zero upper triangle in the
+ * products (T is ~50-200, so full T x T products cost little and keep the code plain).
  * Source: Vaswani et al. 2017, eq. 1 (scaled dot-product attention) with the causal
  * mask of section 3.2.3. Dropout on the attention weights is not in the paper's
  * equations; it follows common implementations (SASRec's, Kang & McAuley 2018).
  *
- * T tokens, C channels, H heads. Per head h (D = C / H channels), with Q_h, K_h, V_h read from qkv[T x 3C] at row
- * stride 3C and dO_h from dout[T x C] at row stride C:
+ * T tokens, C channels, H heads, J keys of cross-attention. Per head h (D = C / H
+ * channels), with Q_h, K_h, V_h read from qkv[T x 3C] at row stride 3C and dO_h from
+ * dout[T x C] at row stride C:
  *     S = Q_h K_h^T / sqrt(D), P = softmax over j <= i with key_valid[j],
  *     Pd = P * keep / (1 - p), O_h = Pd V_h.
  * Backward (dP = dPd * keep / (1 - p), dS = P * (dP - rowsum(dP * P))):
  *     dV_h += Pd^T dO_h, dPd = dO_h V_h^T, dQ_h += dS K_h / sqrt(D),
- *     dK_h += dS^T Q_h / sqrt(D). */
+ *     dK_h += dS^T Q_h / sqrt(D).
+ * Cross-attention is the same with Q_h from q[T x C], K_h, V_h from kv[J x 2C], the
+ * mask in place of causality and key_valid, and no dropout (Pd = P). */
 #include "fedrec/nn.h"
 
 #include <math.h>
@@ -216,6 +221,146 @@ void fr_attention_backward_ref(float *dqkv, const float *dout, const float *att,
                     row_i[0] += (float)(ds * ref_qkv(qkv, 1, j, hh, e, c, d));     /* dQ */
                     row_j[c] += (float)(ds * ref_qkv(qkv, 0, i, hh, e, c, d));     /* dK */
                     row_j[2 * c] += (float)(pd * dout[(int64_t)i * c + hh * d + e]); /* dV */
+                }
+            }
+        }
+}
+
+/* ---- cross-attention: T queries over J keys, a mask per query ---- */
+
+/* prow[J] = softmax of s[J] over the keys with mrow[j] (NULL: all); all zero when none. */
+static void masked_softmax_row(float *prow, const float *s, const uint8_t *mrow, int nj) {
+    float mx = 0.0f;
+    int any = 0;
+    for (int j = 0; j < nj; j++)
+        if (!mrow || mrow[j]) {
+            mx = any && mx > s[j] ? mx : s[j];
+            any = 1;
+        }
+    memset(prow, 0, (size_t)nj * sizeof(float));
+    if (!any) return;
+    float sum = 0.0f;
+    for (int j = 0; j < nj; j++)
+        if (!mrow || mrow[j]) {
+            prow[j] = expf(s[j] - mx);
+            sum += prow[j];
+        }
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < nj; j++) prow[j] *= inv;
+}
+
+void fr_cross_attention_forward(float *out, float *att, float *scratch, const float *q,
+                                const float *kv, const uint8_t *mask, int t, int j, int c,
+                                int h) {
+    const int d = c / h;
+    const float scale = 1.0f / sqrtf((float)d);
+    if (j == 0) {
+        memset(out, 0, (size_t)t * c * sizeof(float));
+        return;
+    }
+    for (int hh = 0; hh < h; hh++) {
+        const float *qh = q + hh * d, *k = kv + hh * d, *v = kv + c + hh * d;
+        float *att_h = att + (int64_t)hh * t * j;
+        /* S = Q_h K_h^T / sqrt(D) */
+        fr_matmul(scratch, j, qh, c, k, 2 * c, t, j, d, 0, 1, scale, 0.0f);
+        for (int i = 0; i < t; i++)
+            masked_softmax_row(att_h + (int64_t)i * j, scratch + (int64_t)i * j,
+                               mask ? mask + (int64_t)i * j : NULL, j);
+        /* O_h = P V_h */
+        fr_matmul(out + hh * d, c, att_h, j, v, 2 * c, t, d, j, 0, 0, 1.0f, 0.0f);
+    }
+}
+
+/* Differentiates O_h = softmax(Q_h K_h^T / sqrt(D)) V_h for every head. */
+void fr_cross_attention_backward(float *dq, float *dkv, float *scratch, const float *dout,
+                                 const float *att, const float *q, const float *kv, int t,
+                                 int j, int c, int h) {
+    const int d = c / h;
+    const float scale = 1.0f / sqrtf((float)d);
+    if (j == 0) return;
+    for (int hh = 0; hh < h; hh++) {
+        const float *qh = q + hh * d, *k = kv + hh * d, *v = kv + c + hh * d;
+        const float *dout_h = dout + hh * d, *att_h = att + (int64_t)hh * t * j;
+        /* dV_h += P^T dO_h */
+        if (dkv) fr_matmul(dkv + c + hh * d, 2 * c, att_h, j, dout_h, c, j, d, t, 1, 0, 1.0f, 1.0f);
+        /* dP = dO_h V_h^T; dS = P (dP - sum_j P dP) / sqrt(D), row by row (a masked
+         * entry has P = 0, so dS = 0 there) */
+        fr_matmul(scratch, j, dout_h, c, v, 2 * c, t, j, d, 0, 1, 1.0f, 0.0f);
+        for (int i = 0; i < t; i++) {
+            float *g = scratch + (int64_t)i * j;
+            const float *prow = att_h + (int64_t)i * j;
+            float dot = 0.0f;
+            for (int jj = 0; jj < j; jj++) dot += prow[jj] * g[jj];
+            for (int jj = 0; jj < j; jj++) g[jj] = prow[jj] * (g[jj] - dot) * scale;
+        }
+        /* dQ_h += dS K_h; dK_h += dS^T Q_h (the scale is in dS) */
+        if (dq) fr_matmul(dq + hh * d, c, scratch, j, k, 2 * c, t, d, j, 0, 0, 1.0f, 1.0f);
+        if (dkv) fr_matmul(dkv + hh * d, 2 * c, scratch, j, qh, c, j, d, t, 1, 0, 1.0f, 1.0f);
+    }
+}
+
+/* S[i][jj] of head hh: Q_h[i] . K_h[jj] / sqrt(D), in double */
+static double ref_cross_score(const float *q, const float *kv, int i, int jj, int hh, int c,
+                              int d) {
+    double s = 0.0;
+    for (int e = 0; e < d; e++)
+        s += (double)q[(int64_t)i * c + hh * d + e] * kv[(int64_t)jj * 2 * c + hh * d + e];
+    return s / sqrt((double)d);
+}
+
+void fr_cross_attention_forward_ref(float *out, float *att, const float *q, const float *kv,
+                                    const uint8_t *mask, int t, int j, int c, int h) {
+    const int d = c / h;
+    for (int hh = 0; hh < h; hh++)
+        for (int i = 0; i < t; i++) {
+            float *prow = att + ((int64_t)hh * t + i) * j;
+            const uint8_t *mrow = mask ? mask + (int64_t)i * j : NULL;
+            double mx = -INFINITY, sum = 0.0;
+            for (int jj = 0; jj < j; jj++)
+                if (!mrow || mrow[jj]) mx = fmax(mx, ref_cross_score(q, kv, i, jj, hh, c, d));
+            for (int jj = 0; jj < j; jj++)
+                if (!mrow || mrow[jj]) sum += exp(ref_cross_score(q, kv, i, jj, hh, c, d) - mx);
+            for (int jj = 0; jj < j; jj++)
+                prow[jj] = (!mrow || mrow[jj])
+                               ? (float)(exp(ref_cross_score(q, kv, i, jj, hh, c, d) - mx) / sum)
+                               : 0.0f;
+            for (int e = 0; e < d; e++) {
+                double o = 0.0;
+                for (int jj = 0; jj < j; jj++)
+                    o += (double)prow[jj] * kv[(int64_t)jj * 2 * c + c + hh * d + e];
+                out[(int64_t)i * c + hh * d + e] = (float)o;
+            }
+        }
+}
+
+void fr_cross_attention_backward_ref(float *dq, float *dkv, const float *dout,
+                                     const float *att, const float *q, const float *kv, int t,
+                                     int j, int c, int h) {
+    const int d = c / h;
+    const double scale = 1.0 / sqrt((double)d);
+    for (int hh = 0; hh < h; hh++)
+        for (int i = 0; i < t; i++) {
+            const float *prow = att + ((int64_t)hh * t + i) * j;
+            const float *dorow = dout + (int64_t)i * c + hh * d;
+            double dot = 0.0; /* sum_j P dP, dP[jj] = dO_h[i] . V_h[jj] */
+            for (int jj = 0; jj < j; jj++) {
+                const float *vrow = kv + (int64_t)jj * 2 * c + c + hh * d;
+                double dp = 0.0;
+                for (int e = 0; e < d; e++) dp += (double)dorow[e] * vrow[e];
+                dot += prow[jj] * dp;
+            }
+            for (int jj = 0; jj < j; jj++) {
+                const float *krow = kv + (int64_t)jj * 2 * c + hh * d;
+                double dp = 0.0;
+                for (int e = 0; e < d; e++) dp += (double)dorow[e] * krow[c + e];
+                double ds = prow[jj] * (dp - dot) * scale;
+                for (int e = 0; e < d; e++) {
+                    if (dq) dq[(int64_t)i * c + hh * d + e] += (float)(ds * krow[e]);
+                    if (dkv) {
+                        dkv[(int64_t)jj * 2 * c + hh * d + e] +=
+                            (float)(ds * q[(int64_t)i * c + hh * d + e]);
+                        dkv[(int64_t)jj * 2 * c + c + hh * d + e] += (float)(prow[jj] * dorow[e]);
+                    }
                 }
             }
         }
