@@ -71,6 +71,15 @@ typedef struct fr_fl_model {
     fr_status (*server_update)(void *ctx, float *params, const fr_update *const *ups,
                                const double *weights, int32_t n, uint32_t round,
                                fr_error *err);
+    /* Optional: the model's own end of a round, after the parameters' server step (sync:
+     * every round; async: every server step), with all n updates the round received in
+     * their fixed order and their weights (FedMem aggregates the memory prototypes the
+     * clients uploaded here). It may add fields to the round's history line. */
+    fr_status (*round_end)(void *ctx, const fr_update *const *ups, const double *weights,
+                           int32_t n, uint32_t round, cJSON *line, fr_error *err);
+    /* Optional: bytes sent to each dispatched client besides the parameters (FedMem's
+     * global memory), counted in bytes_down. */
+    int64_t (*side_bytes_down)(void *ctx);
 } fr_fl_model;
 
 typedef struct fr_fl_outcome {

@@ -26,6 +26,8 @@ typedef struct fr_update {
     int64_t n_correct, n_examples;
     double score;         /* local validation score the client reports (higher is
                              better), for model selection */
+    int64_t side_bytes;   /* bytes the client uploads besides the parameters (FedMem's
+                             memory prototypes); counted in the round's bytes_up */
 } fr_update;
 
 /* Floats per row over the row-sparse GLOBAL tensors, and floats of dense GLOBAL ones. */

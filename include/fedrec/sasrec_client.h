@@ -23,6 +23,8 @@
 #include "fedrec/config.h"
 #include "fedrec/dataset.h"
 #include "fedrec/fl.h"
+#include "fedrec/mmrec.h"
+#include "fedrec/mmrec_memory.h"
 #include "fedrec/sasrec.h"
 
 typedef struct fr_sasrec_clients fr_sasrec_clients;
@@ -33,6 +35,18 @@ fr_status fr_sasrec_clients_create(fr_sasrec_clients **out, const fr_sasrec *m,
                                    const fr_dataset *ds, const fr_config *c, int slots,
                                    fr_error *err);
 void fr_sasrec_clients_destroy(fr_sasrec_clients *cl);
+
+/* The same clients for SASRec with memory and experts (mmrec.h, FedMem and FedDMMR):
+ * train.negatives sampled negatives per position, the model's loss, and, with mem (may
+ * be NULL), each client's memory: its entries and the global prototypes are the
+ * semantic expert's keys at every step; after each step every scored position offers
+ * its target with its loss to the memory (the surprise gate, time = the round); after
+ * training the client uploads its prototypes (counted in the update's side_bytes).
+ * Tensors the layout marks FR_SCOPE_FROZEN (train.freeze) are read but neither trained
+ * nor sent. */
+fr_status fr_mmrec_clients_create(fr_sasrec_clients **out, const fr_mmrec *m,
+                                  fr_mm_memories *mem, const fr_dataset *ds,
+                                  const fr_config *c, int slots, fr_error *err);
 
 /* The fr_fl_model client_update for SASRec (ctx is the fr_sasrec_clients). */
 fr_status fr_sasrec_client_update(void *ctx, int slot, const float *params, int32_t user,

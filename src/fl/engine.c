@@ -105,7 +105,7 @@ static fr_status engine_init(engine *e, fr_fl_model *m, const fr_config *c, int 
     e->grad = fr_alloc((size_t)P, sizeof(float));
     e->best = fr_alloc((size_t)P, sizeof(float));
     e->acc = fr_alloc((size_t)P, sizeof(double));
-    e->row_w = fr_alloc((size_t)max_sparse_rows(L), sizeof(double));
+    e->row_w = fr_alloc((size_t)max_sparse_rows(L) + 1, sizeof(double)); /* 0 rows: item table frozen */
     if (!e->ups || !e->weights || !e->scores || !e->pick || !e->sel || !e->views || !e->avg || !e->grad ||
         !e->best || !e->acc || !e->row_w) {
         engine_free(e);
@@ -277,6 +277,11 @@ static void add_round_stats(const engine *e, cJSON *line, int32_t round,
     cJSON_AddNumberToObject(line, "seconds", secs);
 }
 
+/* Bytes one dispatched client receives: the model and the model's side payload. */
+static int64_t model_down(const engine *e) {
+    return e->model_bytes + (e->m->side_bytes_down ? e->m->side_bytes_down(e->m->ctx) : 0);
+}
+
 static int32_t clients_per_round(const engine *e) {
     const fr_config *c = e->c;
     int64_t k = c->clients_per_round;
@@ -327,8 +332,14 @@ static fr_status run_sync(engine *e, fr_fl_outcome *out, int progress, fr_error 
         if (st != FR_OK) break;
         out->client_updates += n;
         cJSON *line = cJSON_CreateObject();
-        add_round_stats(e, line, round, views, n, bytes_up, (int64_t)n * e->model_bytes, sim,
+        add_round_stats(e, line, round, views, n, bytes_up, (int64_t)n * model_down(e), sim,
                         fr_now_seconds() - t0);
+        if (e->m->round_end)
+            st = e->m->round_end(e->m->ctx, views, e->weights, n, (uint32_t)round, line, err);
+        if (st != FR_OK) {
+            cJSON_Delete(line);
+            break;
+        }
         int stop = 0;
         double te = e->t_eval;
         st = finish_round(e, round, line, &stop, err);
@@ -441,7 +452,7 @@ static fr_status run_async(engine *e, fr_fl_outcome *out, int progress, fr_error
     for (int32_t s = 0; s < slots && st == FR_OK; s++) a.free_slots[a.n_free++] = slots - 1 - s;
     for (int32_t i = 0; i < C && st == FR_OK; i++) st = dispatch_one(e, &a, err);
     double t0 = fr_now_seconds();
-    int64_t bytes_up = 0, bytes_down = (int64_t)C * e->model_bytes;
+    int64_t bytes_up = 0, bytes_down = (int64_t)C * model_down(e);
     int32_t round = 0;
     while (st == FR_OK && round < c->rounds) {
         fr_async_job job;
@@ -471,6 +482,12 @@ static fr_status run_async(engine *e, fr_fl_outcome *out, int progress, fr_error
             add_round_stats(e, line, round, views, K, bytes_up, bytes_down, a.clock.now,
                             fr_now_seconds() - t0);
             cJSON_AddNumberToObject(line, "staleness_mean", stale / K);
+            if (e->m->round_end)
+                st = e->m->round_end(e->m->ctx, views, a.buf_w, K, (uint32_t)round, line, err);
+            if (st != FR_OK) {
+                cJSON_Delete(line);
+                break;
+            }
             for (int32_t i = 0; i < K; i++) a.free_slots[a.n_free++] = a.buf_slot[i];
             a.n_buf = 0;
             bytes_up = bytes_down = 0;
@@ -490,7 +507,7 @@ static fr_status run_async(engine *e, fr_fl_outcome *out, int progress, fr_error
         }
         if (st == FR_OK) {
             st = dispatch_one(e, &a, err);
-            bytes_down += e->model_bytes;
+            bytes_down += model_down(e);
         }
     }
     if (progress) fputc('\n', stderr);

@@ -1,6 +1,7 @@
 /* train.c - fr_train_run and fr_eval_checkpoint pick the experiment driver of the
  * configured (or checkpointed) model: train_mf.c for R1's explicit-rating MF,
- * train_sasrec.c for SASRec, train_ncf.c for the implicit-feedback scorers. */
+ * train_sasrec.c for SASRec, train_ncf.c for the implicit-feedback scorers, train_mmrec.c
+ * for SASRec with memory and experts. */
 #include "fedrec/train.h"
 
 #include <string.h>
@@ -12,6 +13,7 @@ fr_status fr_train_run(const fr_config *c, const fr_train_opts *o, cJSON **final
                        fr_error *err) {
     if (strcmp(c->model, "sasrec") == 0) return fr_train_sasrec_run(c, o, final_out, err);
     if (strcmp(c->model, "ncf") == 0) return fr_train_ncf_run(c, o, final_out, err);
+    if (strcmp(c->model, "mmrec") == 0) return fr_train_mmrec_run(c, o, final_out, err);
     return fr_train_mf_run(c, o, final_out, err);
 }
 
@@ -22,11 +24,15 @@ fr_status fr_eval_checkpoint(const char *model_path, const char *data_path, cons
     if (st != FR_OK) return st;
     int sasrec = strcmp(fr_checkpoint_model(&ck), "sasrec") == 0;
     int ncf = strcmp(fr_checkpoint_model(&ck), "ncf") == 0;
+    int mmrec = strcmp(fr_checkpoint_model(&ck), "mmrec") == 0;
     fr_safetensors_free(&ck);
     if (ncf) /* the user vectors, scorers and tuned rows never leave the clients */
         return fr_fail(err, FR_ERR_USAGE, "%s: an ncf model is personal: its evaluation needs "
                        "each client's local state, which the checkpoint does not hold; "
                        "final.json has the test figures", model_path);
+    if (mmrec) /* the memories the semantic expert reads are client state */
+        return fr_fail(err, FR_ERR_USAGE, "%s: an mmrec model reads each client's memory, which "
+                       "the checkpoint does not hold; final.json has the test figures", model_path);
     if (sasrec) return fr_eval_sasrec_checkpoint(model_path, data_path, format, threads, result, err);
     return fr_eval_mf_checkpoint(model_path, data_path, format, threads, result, err);
 }

@@ -28,6 +28,8 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
 fr_status fr_eval_sasrec_checkpoint(const char *model_path, const char *data_path,
                                     const char *format, int threads, cJSON **result,
                                     fr_error *err);
+fr_status fr_train_mmrec_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out,
+                             fr_error *err);
 fr_status fr_train_ncf_run(const fr_config *c, const fr_train_opts *o, cJSON **final_out,
                            fr_error *err);
 

@@ -50,5 +50,6 @@ void fr_update_free(fr_update *u) {
 }
 
 int64_t fr_update_bytes(const fr_update *u, const fr_param_layout *l) {
-    return 4 * ((int64_t)u->n_rows * (1 + fr_layout_sparse_width(l)) + fr_layout_dense_size(l));
+    return 4 * ((int64_t)u->n_rows * (1 + fr_layout_sparse_width(l)) + fr_layout_dense_size(l)) +
+           u->side_bytes;
 }
