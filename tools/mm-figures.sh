@@ -24,6 +24,7 @@ run() { # name config [--set ...]
     shift 2
     [ -f "$OUT/$name/final.json" ] && return 0
     echo "== $name" >&2
+    mkdir -p "$(dirname "$OUT/$name")"
     "$BIN" train --config "$cfg" --threads "$THREADS" --out "$OUT/$name" "$@" >"$OUT/$name.log" 2>&1 ||
         echo "   failed: see $OUT/$name.log" >&2
 }
