@@ -422,12 +422,6 @@ fr_status fr_mmrec_fill_cache(const fr_mmrec *m, const float *params, float *cac
     return FR_OK;
 }
 
-static double dot(const float *a, const float *b, int n) {
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
 fr_status fr_mmrec_score(fr_mmrec_work *w, const fr_mmrec *m, const float *params,
                          const float *cache, const int32_t *hist, int64_t len,
                          const float *mem_text, const int32_t *mem_item, int32_t n_mem,
@@ -469,8 +463,8 @@ fr_status fr_mmrec_score(fr_mmrec_work *w, const fr_mmrec *m, const float *param
             if (terms) put_terms(tr, it, k, 1);
             else if (cache && w->use_vis) memcpy(tr, cache + 3 * (int64_t)id, sizeof tr);
             else put_terms(tr, NULL, 0, 0);
-            const double se = s ? dot(s, e, C) : 0.0;
-            scores[c0 + k] = (float)(a0 * dot(h, e, C) + a1 * (tr[0] * (double)tr[2] + tr[1] * se));
+            const double se = s ? mm_dot(s, e, C) : 0.0;
+            scores[c0 + k] = (float)(a0 * mm_dot(h, e, C) + a1 * (tr[0] * (double)tr[2] + tr[1] * se));
         }
     }
     it->n = 0;

@@ -21,17 +21,6 @@
 
 #define NORM_EPS 1e-12
 
-static double dot(const float *a, const float *b, int n) {
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
-/* y[n] += a x[n] */
-static void axpy(float *y, double a, const float *x, int n) {
-    for (int i = 0; i < n; i++) y[i] += (float)(a * x[i]);
-}
-
 /* Rows [n x 2] of logits become their softmax in place. */
 static void softmax2_rows(float *p, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
@@ -86,7 +75,7 @@ void mm_items_forward(mm_items *it, const fr_mmrec *m, const mm_tensors *t, int 
     for (int32_t u = 0; u < n; u++) {
         float *e = it->e + (int64_t)u * C;
         memcpy(e, t->item + ((int64_t)it->id[u] + 1) * C, (size_t)C * sizeof(float));
-        it->enorm[u] = (float)fmax(sqrt(dot(e, e, C)), NORM_EPS);
+        it->enorm[u] = (float)fmax(sqrt(mm_dot(e, e, C)), NORM_EPS);
     }
     if (!with_vis || Dv == 0 || n == 0) return;
     for (int32_t u = 0; u < n; u++)
@@ -96,7 +85,7 @@ void mm_items_forward(mm_items *it, const fr_mmrec *m, const mm_tensors *t, int 
     fr_layernorm_forward(it->vis, it->vmean, it->vrstd, it->vpre, t->vis_g, t->vis_b, n, C,
                          m->cfg.sas.ln_eps);
     for (int32_t u = 0; u < n; u++)
-        it->ve[u] = (float)dot(it->vis + (int64_t)u * C, it->e + (int64_t)u * C, C);
+        it->ve[u] = (float)mm_dot(it->vis + (int64_t)u * C, it->e + (int64_t)u * C, C);
     fr_linear_forward(it->wr, it->e, t->router_w, t->router_b, n, C, 2);
     softmax2_rows(it->wr, n);
 }
@@ -112,7 +101,7 @@ void mm_items_backward(mm_items *it, const fr_mmrec *m, const mm_tensors *t, mm_
         /* cos = s.e / (|s| |e|): the |e| factor gives -qn e / |e|^2, qn = sum dcos cos */
         const double en = it->enorm[u];
         if (it->qn[u] != 0.0f)
-            axpy(it->de + (int64_t)u * C, -it->qn[u] / (en * en), it->e + (int64_t)u * C, C);
+            mm_axpy(it->de + (int64_t)u * C, -it->qn[u] / (en * en), it->e + (int64_t)u * C, C);
     }
     if (with_vis && n > 0) {
         /* ve = vis . e */
@@ -120,7 +109,7 @@ void mm_items_backward(mm_items *it, const fr_mmrec *m, const mm_tensors *t, mm_
             const float *e = it->e + (int64_t)u * C, *vis = it->vis + (int64_t)u * C;
             float *dvis = it->dvis + (int64_t)u * C;
             for (int c = 0; c < C; c++) dvis[c] = it->dve[u] * e[c];
-            axpy(it->de + (int64_t)u * C, it->dve[u], vis, C);
+            mm_axpy(it->de + (int64_t)u * C, it->dve[u], vis, C);
         }
         /* vis = LN_vis(vpre), vpre = x W_img + b_img (x fixed) */
         memset(it->dvpre, 0, (size_t)n * C * sizeof(float));
@@ -175,7 +164,7 @@ void mm_semantic_forward(fr_mmrec_work *w, const fr_mmrec *m, const mm_tensors *
     for (int64_t i = 0; i < M; i++) {
         float *s = w->sem + i * C;
         if (!w->seen[i]) memset(s, 0, (size_t)C * sizeof(float));
-        w->snorm[i] = (float)fmax(sqrt(dot(s, s, C)), NORM_EPS);
+        w->snorm[i] = (float)fmax(sqrt(mm_dot(s, s, C)), NORM_EPS);
     }
 }
 

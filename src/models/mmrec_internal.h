@@ -12,6 +12,18 @@
 
 #include "fedrec/mmrec.h"
 
+/* a . b over n floats, summed in double */
+static inline double mm_dot(const float *a, const float *b, int n) {
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* y[n] += a x[n] */
+static inline void mm_axpy(float *y, double a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += (float)(a * x[i]);
+}
+
 /* Pointers into a buffer with the model's layout; NULL for tensors the model lacks. */
 typedef struct mm_tensors {
     float *item;                /* [(N+1) x C] SASRec's item table, row 0 padding */

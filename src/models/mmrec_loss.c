@@ -19,17 +19,6 @@
 #include <string.h>
 #include "fedrec/loss.h"
 
-static double dot(const float *a, const float *b, int n) {
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
-/* y[n] += a x[n] */
-static void axpy(float *y, double a, const float *x, int n) {
-    for (int i = 0; i < n; i++) y[i] += (float)(a * x[i]);
-}
-
 /* Item u's (w_vis, w_sem, vis . e); (0, 1, 0) without the visual expert. */
 static void item_terms(const fr_mmrec_work *w, int32_t u, double *wv, double *ws, double *ve) {
     if (!w->use_vis) {
@@ -103,8 +92,8 @@ static void column_products(fr_mmrec_work *w, const fr_mmrec *m) {
         const float *h = H + w->ptok[p] * C, *s = w->use_sem ? w->sem + w->ptok[p] * C : NULL;
         for (int64_t c = w->coff[p]; c < w->coff[p + 1]; c++) {
             const float *e = it->e + (int64_t)w->cu[c] * C;
-            w->che[c] = (float)dot(h, e, C);
-            w->cse[c] = s ? (float)dot(s, e, C) : 0.0f;
+            w->che[c] = (float)mm_dot(h, e, C);
+            w->cse[c] = s ? (float)mm_dot(s, e, C) : 0.0f;
         }
     }
     if (!in_batch_on(w, m)) return;
@@ -217,11 +206,11 @@ void mm_scores_backward(fr_mmrec_work *w, const fr_mmrec *m, float scale) {
             column_backward(w, a, w->che[c], w->cse[c], u, scale * (double)w->cdz[c],
                             scale * lam * w->cdc[c], sn, da, &qs, &dhe, &dse);
             const float *e = it->e + (int64_t)u * C;
-            axpy(w->dh + i * C, dhe, e, C); /* he = h . e */
-            axpy(it->de + (int64_t)u * C, dhe, h, C);
+            mm_axpy(w->dh + i * C, dhe, e, C); /* he = h . e */
+            mm_axpy(it->de + (int64_t)u * C, dhe, h, C);
             if (s) { /* se = sem . e */
-                axpy(w->ds + i * C, dse, e, C);
-                axpy(it->de + (int64_t)u * C, dse, s, C);
+                mm_axpy(w->ds + i * C, dse, e, C);
+                mm_axpy(it->de + (int64_t)u * C, dse, s, C);
             }
         }
         for (int32_t k = 0; ib && k < ut; k++) {
@@ -233,15 +222,15 @@ void mm_scores_backward(fr_mmrec_work *w, const fr_mmrec *m, float scale) {
         }
         w->dalpha[2 * i] += (float)da[0];
         w->dalpha[2 * i + 1] += (float)da[1];
-        if (s && qs != 0.0) axpy(w->ds + i * C, -qs / (sn * sn), s, C); /* the |s| factor */
+        if (s && qs != 0.0) mm_axpy(w->ds + i * C, -qs / (sn * sn), s, C); /* the |s| factor */
     }
     if (!ib) return;
     /* he = hp Et^T: dhp = dHE Et, dEt += dHE^T hp; likewise se with sp */
     fr_matmul(w->dhp, C, w->bdhe, ut, it->e, C, (int)P, C, ut, 0, 0, 1.0f, 0.0f);
     fr_matmul(it->de, C, w->bdhe, ut, w->hp, C, ut, C, (int)P, 1, 0, 1.0f, 1.0f);
-    for (int64_t p = 0; p < P; p++) axpy(w->dh + w->ptok[p] * C, 1.0, w->dhp + p * C, C);
+    for (int64_t p = 0; p < P; p++) mm_axpy(w->dh + w->ptok[p] * C, 1.0, w->dhp + p * C, C);
     if (!w->use_sem) return;
     fr_matmul(w->dsp, C, w->bdse, ut, it->e, C, (int)P, C, ut, 0, 0, 1.0f, 0.0f);
     fr_matmul(it->de, C, w->bdse, ut, w->sp, C, ut, C, (int)P, 1, 0, 1.0f, 1.0f);
-    for (int64_t p = 0; p < P; p++) axpy(w->ds + w->ptok[p] * C, 1.0, w->dsp + p * C, C);
+    for (int64_t p = 0; p < P; p++) mm_axpy(w->ds + w->ptok[p] * C, 1.0, w->dsp + p * C, C);
 }
