@@ -57,6 +57,18 @@ expect_error freeze-group "^fedrec: \[train\] freeze: unknown group 'bogus' \(gr
 expect_error freeze-model "^fedrec: \[train\] freeze: .*model.model is 'sasrec'" train --set model.model=sasrec --set train.freeze=item --out "$tmp/run"
 expect_error top-and-max "^fedrec: \[data\] top_users \(5\) and max_clients \(3\) both choose users" train --set data.top_users=5 --set data.max_clients=3 --out "$tmp/run"
 
+# mmrec (FedMem, FedDMMR): item features need a row for every item, a feature map names
+# its bad line and field, init_from names a missing checkpoint, and a data set without
+# titles needs a text feature matrix.
+printf 'user,item,rating,timestamp\n1,10,4,100\n1,11,4,101\n1,12,4,102\n1,13,4,103\n2,10,4,100\n2,12,4,101\n2,13,4,102\n2,11,4,104\n' >"$tmp/seq.csv"
+printf '10 0\n11 x\n' >"$tmp/bad.map"
+{ printf '\x93NUMPY\x01\x00\x76\x00'; printf "%-117s\n" "{'descr': '<f4', 'fortran_order': False, 'shape': (14, 3), }"; head -c 168 /dev/zero; } >"$tmp/feat14.npy"
+mm=(train --data "$tmp/seq.csv" --set model.model=mmrec --set train.algorithm=fedavg --out "$tmp/run")
+expect_error mm-map-line "^fedrec: $tmp/bad.map:2: field 'row': 'x' is not a number" "${mm[@]}" --set mm.text_features="$tmp/feat.npy" --set mm.feature_map="$tmp/bad.map"
+expect_error mm-no-row "^fedrec: $tmp/feat.npy: item 10 \(raw id\) has no row" "${mm[@]}" --set mm.text_features="$tmp/feat.npy"
+expect_error mm-init-missing "^fedrec: $tmp/none.safetensors: cannot open" "${mm[@]}" --set mm.text_features="$tmp/feat14.npy" --set train.init_from="$tmp/none.safetensors"
+expect_error mm-no-text "^fedrec: $tmp/seq.csv: no item text features" "${mm[@]}"
+
 # usage errors and --help
 for cmd in train eval data; do
     if "$fedrec" $cmd --help | grep -q "usage: fedrec $cmd"; then passed=$((passed + 1)); else echo "FAIL $cmd --help"; fail=$((fail + 1)); fi

@@ -257,7 +257,7 @@ fr_status fr_train_mmrec_run(const fr_config *c, const fr_train_opts *o, cJSON *
     mm_run r;
     st = run_init(&r, c, o->threads, err);
     if (st != FR_OK) return st;
-    if (o->progress && r.dv == 0 && strcmp(c->mm_fusion, "none") != 0)
+    if (r.dv == 0 && strcmp(c->mm_fusion, "none") != 0)
         fprintf(stderr, "mmrec: no mm.image_features, so the visual expert is off (semantic "
                 "expert only)\n");
     char path[1200];
