@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
         }
     }
     if (users < 10 || clients < 1 || rounds < 1 || rounds > 1000 || threads < 1) return 2;
-    fr_blas_single_thread();
+    fr_blas_threads(threads);
     fr_config c;
     fr_config_defaults(&c);
     char kv[96];

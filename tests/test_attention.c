@@ -318,7 +318,7 @@ static void test_cross_attention_matches_ref(void **state) {
 }
 
 int main(void) {
-    fr_blas_single_thread();
+    fr_blas_threads(0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_gradients),
         cmocka_unit_test(test_attention_matches_ref),

@@ -368,7 +368,7 @@ static void test_embedding_gradients(void **state) {
 }
 
 int main(void) {
-    fr_blas_single_thread();
+    fr_blas_threads(0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_matches_ref),
         cmocka_unit_test(test_matmul_by_hand),

@@ -649,7 +649,7 @@ static void test_planted_memory_task(void **state) {
 }
 
 int main(void) {
-    fr_blas_single_thread();
+    fr_blas_threads(0);
     make_features();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients),

@@ -13,10 +13,13 @@
  * the two together, and every layer has a finite-difference gradient check in double
  * precision (tests/test_layers.c, tests/test_attention.c).
  *
- * Threads: none of these functions starts threads. fr_matmul calls OpenBLAS's sgemm,
- * which runs single-threaded inside an OpenMP parallel region (the OpenMP build of
- * OpenBLAS) and after fr_blas_single_thread() everywhere; callers parallelize over
- * fixed shards of work so results do not depend on the thread count.
+ * Threads: none of these functions starts threads of its own. fr_matmul calls
+ * OpenBLAS's sgemm. Debian's OpenMP build of OpenBLAS runs it on one thread inside an
+ * OpenMP parallel region and on omp_get_max_threads() threads outside one (it follows
+ * that count, whatever openblas_set_num_threads said); fr_blas_threads(threads) sets the
+ * count to the run's --threads, so a run never uses more threads than it was given.
+ * Callers parallelize over fixed shards of work, and sgemm splits rows and columns, not
+ * the inner sum, so results do not depend on the thread count.
  */
 #ifndef FEDREC_NN_H
 #define FEDREC_NN_H
@@ -26,8 +29,9 @@
 
 /* ---- matrix product (kernels.c) ---- */
 
-/* Makes OpenBLAS use one thread for calls made outside fedrec's parallel regions too. */
-void fr_blas_single_thread(void);
+/* Sets the threads of fedrec's parallel regions and of sgemm calls made outside them
+ * to threads (<= 0: leave OpenMP's current count). */
+void fr_blas_threads(int threads);
 
 /* c[m x n] = alpha * op(a) @ op(b) + beta * c, row-major, with leading dimensions
  * lda, ldb, ldc (row strides in floats). op(a) is a[m x k] (trans_a = 0, lda >= k) or

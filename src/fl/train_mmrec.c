@@ -253,7 +253,7 @@ fr_status fr_train_mmrec_run(const fr_config *c, const fr_train_opts *o, cJSON *
     fr_status st = fr_config_validate(c, err);
     if (st == FR_OK) st = check_config(c, err);
     if (st != FR_OK) return st;
-    fr_blas_single_thread();
+    fr_blas_threads(o->threads);
     mm_run r;
     st = run_init(&r, c, o->threads, err);
     if (st != FR_OK) return st;

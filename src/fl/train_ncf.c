@@ -589,8 +589,7 @@ fr_status fr_train_ncf_run(const fr_config *c, const fr_train_opts *o, cJSON **f
     if (strcmp(c->selection, "best") == 0)
         return fr_fail(err, FR_ERR_USAGE, "train.selection = best: model ncf's clients report no "
                        "validation score (use selection = none)");
-    if (o->threads > 0) omp_set_num_threads(o->threads);
-    fr_blas_single_thread();
+    fr_blas_threads(o->threads);
     ncf_run r;
     st = run_init(&r, c, omp_get_max_threads(), err);
     char path[1200];

@@ -420,7 +420,7 @@ fr_status fr_train_sasrec_run(const fr_config *c, const fr_train_opts *o, cJSON 
                        "fedavg (got '%s')", c->algorithm);
     if (c->dim % c->heads)
         return fr_fail(err, FR_ERR_USAGE, "model.heads (%d) must divide model.dim (%d)", c->heads, c->dim);
-    fr_blas_single_thread();
+    fr_blas_threads(o->threads);
     sasrec_run r;
     st = run_init(&r, c, o->threads, 1, err);
     if (st != FR_OK) return st;
@@ -478,7 +478,7 @@ fr_status fr_eval_sasrec_checkpoint(const char *model_path, const char *data_pat
                                     const char *format, int threads, cJSON **result,
                                     fr_error *err) {
     *result = NULL;
-    fr_blas_single_thread();
+    fr_blas_threads(threads);
     fr_safetensors ck;
     fr_config c;
     fr_config_defaults(&c);

@@ -10,10 +10,10 @@
 
 /* Debian's OpenMP build of OpenBLAS sets the process's OpenMP thread count along with
  * its own; the caller's count is put back so only sgemm is single-threaded. */
-void fr_blas_single_thread(void) {
-    const int n = omp_get_max_threads();
-    openblas_set_num_threads(1);
-    omp_set_num_threads(n);
+void fr_blas_threads(int threads) {
+    const int n = threads > 0 ? threads : omp_get_max_threads();
+    openblas_set_num_threads(1);  /* a non-OpenMP OpenBLAS: one thread always */
+    omp_set_num_threads(n);       /* the OpenMP build follows this outside parallel regions */
 }
 
 /* c[m x n] = beta * c, with beta = 0 writing zeros whatever c held (even NaN). */
