@@ -83,17 +83,9 @@ static double grad_check(int pre_ln, fr_activation act, int heads, float dropout
     float *x0 = fr_alloc((size_t)P, sizeof(float)), *v = fr_alloc((size_t)P, sizeof(float));
     memcpy(x0, m.params, (size_t)P * sizeof(float));
     for (uint32_t d = 0; d < 4; d++) {
-        fr_rng r;
-        fr_rng_init(&r, 77, d, 0, FR_PURPOSE_EVAL);
-        double gv = 0.0, norm = 0.0;
-        for (int64_t i = 0; i < P; i++) {
-            v[i] = i < C ? 0.0f : (float)fr_rng_normal(&r);
-            norm += (double)v[i] * v[i];
-        }
-        for (int64_t i = 0; i < P; i++) {
-            v[i] = (float)(v[i] / sqrt(norm));
-            gv += (double)grad[i] * v[i];
-        }
+        tu_unit_direction(v, P, C, d);
+        double gv = 0.0;
+        for (int64_t i = 0; i < P; i++) gv += (double)grad[i] * v[i];
         const double h = 3e-2;
         for (int64_t i = 0; i < P; i++) m.params[i] = (float)(x0[i] + h * v[i]);
         double up = fr_sasrec_forward(w, &m, m.params, 1) / (double)npos;

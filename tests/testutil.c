@@ -95,3 +95,14 @@ double tu_grad_check(tu_loss_fn f, void *ctx, float *x, const float *dx, int64_t
     }
     return worst;
 }
+
+void tu_unit_direction(float *v, int64_t n, int64_t skip, uint32_t stream) {
+    fr_rng r;
+    fr_rng_init(&r, 77, stream, 0, FR_PURPOSE_EVAL);
+    double norm = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = i < skip ? 0.0f : (float)fr_rng_normal(&r);
+        norm += (double)v[i] * v[i];
+    }
+    for (int64_t i = 0; i < n; i++) v[i] = (float)(v[i] / sqrt(norm));
+}

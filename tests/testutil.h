@@ -26,6 +26,10 @@ int tu_exists(const char *path);
 /* x[n] ~ sd * N(0, 1) from the stream (seed, 0, stream, FR_PURPOSE_EVAL). */
 void tu_fill_normal(float *x, int64_t n, uint64_t seed, uint32_t stream, double sd);
 /* sum(out * r), in double: a random projection of a layer's output as a scalar loss. */
+/* v[n] = a unit vector along N(0, 1) draws (stream (77, stream, 0, EVAL)), its first
+ * skip entries 0 (e.g. an embedding's padding row): a random direction for directional
+ * derivative checks. */
+void tu_unit_direction(float *v, int64_t n, int64_t skip, uint32_t stream);
 double tu_project(const float *out, const float *r, int64_t n);
 /* A loss evaluated on a case's current inputs (e.g. L = sum(out * R)). */
 typedef double (*tu_loss_fn)(void *ctx);
