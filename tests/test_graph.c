@@ -696,6 +696,82 @@ static void test_graph_agg_dense(void **state) {
     }
 }
 
+/* graph_agg's dense mode (the published code's whole tables) over three steps against a
+ * double reference: A_i = R_i + keep_i (G - R_i) with the trained rows G + D_i (G before
+ * the first step), the graph of the flattened A_i, R = S A, G' = mean_i R_i; and bit
+ * for bit the same on 1 and 2 threads. */
+static void run_whole_tables(int threads, int check, float *table_out, float *a_out) {
+    enum { n = 12, N = 15, k = 3, NK = N * k };
+    const fr_graph_opts o = { .sim = FR_GRAPH_COSINE, .top_n = 3 };
+    fr_graph_agg a;
+    fr_error err = { "" };
+    assert_int_equal(fr_graph_agg_init(&a, n, N, k, &o, FR_GLOBAL_MEAN, &err), FR_OK);
+    assert_int_equal(fr_graph_agg_dense(&a, &err), FR_OK);
+    int32_t all[N];
+    for (int32_t r = 0; r < N; r++) all[r] = r;
+    float out[NK];
+    assert_int_equal(fr_graph_agg_table_rows(&a, 0, all, N, out), 0); /* nothing yet */
+    static double R[n][NK], A[n][NK];
+    static float Af[n * NK];
+    double keep[n];
+    for (int32_t i = 0; i < n; i++) keep[i] = 0.1 + 0.05 * i;
+    tables t0 = make_tables(n, N, k, 21);
+    float table[NK];
+    memcpy(table, t0.base, sizeof table);
+    for (int step = 0; step < 3; step++) {
+        tables t = make_tables(n, N, k, 30 + (uint64_t)step);
+        for (int32_t i = 0; i < n; i++) { /* the reference tables */
+            for (int64_t e = 0; e < NK; e++)
+                A[i][e] = step == 0 ? table[e] : R[i][e] + keep[i] * (table[e] - R[i][e]);
+            for (int32_t b = 0; b < t.d[i].n_rows; b++)
+                for (int32_t q = 0; q < k; q++) {
+                    const int64_t e = (int64_t)t.d[i].rows[b] * k + q;
+                    A[i][e] = (double)table[e] + t.d[i].val[(int64_t)b * k + q];
+                }
+            for (int64_t e = 0; e < NK; e++) Af[(int64_t)i * NK + e] = (float)A[i][e];
+        }
+        assert_int_equal(fr_graph_agg_step_dense(&a, table, t.d, keep, NULL, 0, threads, &err), FR_OK);
+        if (check) {
+            fr_graph g;
+            build_ok(&g, Af, n, NK, &o);
+            assert_same_graph(&g, &a.gen[a.newest].g);
+            double *S = dense_of(&g), want_g[NK] = { 0 };
+            for (int32_t i = 0; i < n; i++) {
+                assert_int_equal(fr_graph_agg_table_rows(&a, i, all, N, out), 1);
+                for (int64_t e = 0; e < NK; e++) assert_true(fabs(out[e] - A[i][e]) < 1e-4);
+            }
+            for (int32_t i = 0; i < n; i++) {
+                for (int64_t e = 0; e < NK; e++) {
+                    R[i][e] = 0.0;
+                    for (int32_t j = 0; j < n; j++) R[i][e] += S[(int64_t)i * n + j] * A[j][e];
+                    want_g[e] += R[i][e] / n;
+                }
+                assert_int_equal(fr_graph_agg_rows(&a, 0, i, all, N, out), 1);
+                for (int64_t e = 0; e < NK; e++) assert_true(fabs(out[e] - R[i][e]) < 1e-4);
+                assert_int_equal(fr_graph_agg_rows(&a, 1, i, all, N, out), 0); /* not kept */
+            }
+            for (int64_t e = 0; e < NK; e++) assert_true(fabs(table[e] - want_g[e]) < 1e-4);
+            free(S);
+            fr_graph_free(&g);
+        }
+        free_tables(&t);
+    }
+    memcpy(table_out, table, sizeof table);
+    memcpy(a_out, a.A, sizeof(float) * n * NK);
+    free_tables(&t0);
+    fr_graph_agg_free(&a);
+}
+
+static void test_graph_agg_whole_tables(void **state) {
+    (void)state;
+    enum { n = 12, NK = 45 };
+    static float t1[NK], t2[NK], a1[n * NK], a2[n * NK];
+    run_whole_tables(1, 1, t1, a1);
+    run_whole_tables(2, 0, t2, a2);
+    assert_memory_equal(t1, t2, sizeof t1);
+    assert_memory_equal(a1, a2, sizeof a1);
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     float x[4 * 3];
@@ -737,6 +813,7 @@ int main(void) {
         cmocka_unit_test(test_mix_rows_dense),
         cmocka_unit_test(test_tables_match_dense),
         cmocka_unit_test(test_graph_agg_dense),
+        cmocka_unit_test(test_graph_agg_whole_tables),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

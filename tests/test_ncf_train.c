@@ -120,6 +120,15 @@ static void test_gpfedrec(void **state) {
     check("gpfedrec", s, 4, 0.9);
 }
 
+/* GPFedRec with the published code's whole tables (graph.tables = dense): the server
+ * keeps every user's table and R_i; the same planted groups must come out. */
+static void test_gpfedrec_whole_tables(void **state) {
+    (void)state;
+    const char *s[] = { "model.scorer=dot", "train.algorithm=gpfedrec", "train.rounds=40",
+                        "graph.top_n=5", "graph.tables=dense" };
+    check("gp-dense", s, 5, 0.9);
+}
+
 /* UFGraphFR: the user vector is the joint layer over text features; here the features
  * (a .npy written by the test) carry the taste group plus noise, so the joint layer can
  * map them to group vectors, and the graph over the layers links users of a group. */
@@ -164,6 +173,7 @@ int main(void) {
         cmocka_unit_test(test_pfedrec),
         cmocka_unit_test(test_fedncf),
         cmocka_unit_test(test_gpfedrec),
+        cmocka_unit_test(test_gpfedrec_whole_tables),
         cmocka_unit_test(test_ufgraphfr),
         cmocka_unit_test(test_central),
         cmocka_unit_test(test_bad_settings),

@@ -54,6 +54,10 @@ typedef struct fr_graph_agg {
     int32_t steps;
     double *acc;        /* [N x k] scratch for G' */
     double *c;          /* [n] scratch: G' weights */
+    /* dense mode (fr_graph_agg_dense): */
+    int dense;
+    float *A;           /* [n x N x k] each user's whole table after its latest round */
+    float *R;           /* [n x N x k] each user's R_i from the newest step */
 } fr_graph_agg;
 
 /* n users, tables [N x k]. a owns everything it allocates; fr_graph_agg_free releases
@@ -71,8 +75,31 @@ fr_status fr_graph_agg_step(fr_graph_agg *a, float *table, const fr_sparse_rows 
                             const float *x, int64_t dim, fr_error *err);
 
 /* out [n_req x k] = rows req (ascending) of R_i from the newest step (age 0) or the one
- * before (age 1). Returns 0 and writes nothing when that step has not happened. */
+ * before (age 1). Returns 0 and writes nothing when that step has not happened. In
+ * dense mode age 0 reads the kept R_i, and age 1 is not kept (0). */
 int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *req,
                       int32_t n_req, float *out);
+
+/* Dense mode: the published GPFedRec/UFGraphFR code, kept to measure what the sparse
+ * form above gives up. There a client uploads its whole table, including the rows its
+ * pull toward R_i moved without training them, so A_i carries the user's R_i from round
+ * to round. The server keeps every user's A_i and R_i densely ([n x N x k] each) and
+ * reconstructs A_i from what the client sends: the trained rows (G + D_i) and keep_i,
+ * the fraction of G its other rows still hold (those rows are
+ * R_i + keep_i (G - R_i), R_i the one it trained against; G before the first step).
+ * Then the graph (from the flattened A_i, or from x), R_i = sum_j S''_ij A_j, and
+ * G' = sum_i w_i R_i (w as above) in double. Cost per step: the graph's n x n x N k
+ * product, n x neighbours x N k for R, and 2 n N k floats of memory: the users x users
+ * x items product the sparse form avoids. fr_graph_agg_dense switches a freshly
+ * initialised state to this mode (FR_ERR_NOMEM if the tables do not fit). The step
+ * runs `threads` OpenMP threads over users and elements; results do not depend on it. */
+fr_status fr_graph_agg_dense(fr_graph_agg *a, fr_error *err);
+fr_status fr_graph_agg_step_dense(fr_graph_agg *a, float *table, const fr_sparse_rows *d,
+                                  const double *keep, const float *x, int64_t dim, int threads,
+                                  fr_error *err);
+/* Dense mode: out [n_req x k] = rows req of user i's table A_i after its latest round.
+ * Returns 0 and writes nothing before the first step or outside dense mode. */
+int fr_graph_agg_table_rows(const fr_graph_agg *a, int32_t i, const int32_t *req, int32_t n_req,
+                            float *out);
 
 #endif

@@ -3,6 +3,7 @@
  * Leaves out: what graph_agg.h lists (mp_layers > 1, noise, late joiners). */
 #include "fedrec/graph_agg.h"
 
+#include <omp.h>
 #include <string.h>
 
 #include "fedrec/alloc.h"
@@ -52,6 +53,8 @@ void fr_graph_agg_free(fr_graph_agg *a) {
     gen_free(&a->gen[1], a->n);
     fr_free(a->acc);
     fr_free(a->c);
+    fr_free(a->A);
+    fr_free(a->R);
     memset(a, 0, sizeof *a);
 }
 
@@ -125,6 +128,13 @@ fr_status fr_graph_agg_step(fr_graph_agg *a, float *table, const fr_sparse_rows 
 
 int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *req,
                       int32_t n_req, float *out) {
+    if (a->dense) {
+        if (age != 0 || a->steps < 1) return 0;
+        const float *Ri = a->R + (int64_t)i * a->N * a->k; /* [N x k] */
+        for (int32_t r = 0; r < n_req; r++)
+            memcpy(out + (int64_t)r * a->k, Ri + (int64_t)req[r] * a->k, (size_t)a->k * sizeof(float));
+        return 1;
+    }
     const fr_graph_gen *g = &a->gen[age == 0 ? a->newest : 1 - a->newest];
     if (!g->ready || (age != 0 && a->steps < 2)) return 0;
     fr_graph_mix_rows(&g->g, i, g->d, a->k, req, n_req, out);
@@ -133,5 +143,93 @@ int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *
         const float *b = g->base + (int64_t)req[r] * a->k;  /* [k] */
         for (int32_t q = 0; q < a->k; q++) o[q] += b[q];
     }
+    return 1;
+}
+
+/* ---- dense mode (graph_agg.h) ---- */
+
+fr_status fr_graph_agg_dense(fr_graph_agg *a, fr_error *err) {
+    const size_t sz = (size_t)a->n * (size_t)(a->N * a->k);
+    a->A = fr_alloc(sz, sizeof(float));
+    a->R = fr_alloc(sz, sizeof(float));
+    if (!a->A || !a->R) {
+        fr_free(a->A);
+        fr_free(a->R);
+        a->A = a->R = NULL;
+        return fr_nomem(err, "dense graph tables (graph.tables = dense: two users x items x dim "
+                        "tables)", sz * 8);
+    }
+    a->dense = 1;
+    return FR_OK;
+}
+
+fr_status fr_graph_agg_step_dense(fr_graph_agg *a, float *table, const fr_sparse_rows *d,
+                                  const double *keep, const float *x, int64_t dim, int threads,
+                                  fr_error *err) {
+    const int64_t sz = a->N * a->k;
+    const int32_t n = a->n, k = a->k;
+    const int first = a->steps == 0;
+    if (threads < 1) threads = 1;
+    /* 1. every user's whole table A_i */
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int32_t i = 0; i < n; i++) {
+        float *Ai = a->A + (int64_t)i * sz;       /* [N x k] */
+        const float *Ri = a->R + (int64_t)i * sz; /* [N x k] */
+        if (first) {
+            memcpy(Ai, table, (size_t)sz * sizeof(float));
+        } else {
+            const float f = (float)keep[i];
+            for (int64_t e = 0; e < sz; e++) Ai[e] = Ri[e] + f * (table[e] - Ri[e]);
+        }
+        for (int32_t b = 0; b < d[i].n_rows; b++) {
+            const int64_t row = (int64_t)d[i].rows[b] * k;
+            const float *v = d[i].val + (int64_t)b * k; /* [k] */
+            for (int32_t q = 0; q < k; q++) Ai[row + q] = table[row + q] + v[q];
+        }
+    }
+    /* 2. the graph */
+    fr_graph *g = &a->gen[a->newest].g;
+    fr_graph_free(g);
+    a->gen[a->newest].ready = 0;
+    fr_status st = fr_graph_build(g, x ? x : a->A, n, x ? dim : sz, &a->opts, err);
+    if (st != FR_OK) return st;
+    /* 3. R_i = sum_j S''_ij A_j, neighbours ascending, in float */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (int32_t i = 0; i < n; i++) {
+        float *Ri = a->R + (int64_t)i * sz; /* [N x k] */
+        memset(Ri, 0, (size_t)sz * sizeof(float));
+        for (int64_t e = g->off[i]; e < g->off[i + 1]; e++) {
+            const float w = g->w[e];
+            const float *Aj = a->A + (int64_t)g->nbr[e] * sz; /* [N x k] */
+            for (int64_t q = 0; q < sz; q++) Ri[q] += w * Aj[q];
+        }
+    }
+    /* 4. G' = sum_i w_i R_i, users in order, in double */
+    double total = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        a->c[i] = a->global == FR_GLOBAL_MEAN ? 1.0 : (double)(g->off[i + 1] - g->off[i]);
+    for (int32_t i = 0; i < n; i++) total += a->c[i];
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t e0 = 0; e0 < sz; e0 += 4096) {
+        const int64_t e1 = e0 + 4096 < sz ? e0 + 4096 : sz;
+        for (int64_t e = e0; e < e1; e++) a->acc[e] = 0.0;
+        for (int32_t i = 0; i < n; i++) {
+            const double wi = a->c[i] / total;
+            const float *Ri = a->R + (int64_t)i * sz;
+            for (int64_t e = e0; e < e1; e++) a->acc[e] += wi * Ri[e];
+        }
+        for (int64_t e = e0; e < e1; e++) table[e] = (float)a->acc[e];
+    }
+    a->gen[a->newest].ready = 1;
+    a->steps++;
+    return FR_OK;
+}
+
+int fr_graph_agg_table_rows(const fr_graph_agg *a, int32_t i, const int32_t *req, int32_t n_req,
+                            float *out) {
+    if (!a->dense || a->steps < 1) return 0;
+    const float *Ai = a->A + (int64_t)i * a->N * a->k; /* [N x k] */
+    for (int32_t r = 0; r < n_req; r++)
+        memcpy(out + (int64_t)r * a->k, Ai + (int64_t)req[r] * a->k, (size_t)a->k * sizeof(float));
     return 1;
 }

@@ -87,7 +87,16 @@ fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *up
         r->d_in[gi] = (fr_sparse_rows){ u->n_rows, u->rows, u->sparse };
         if (r->gx) memcpy(r->gx + (int64_t)gi * r->gdim, u->dense, (size_t)r->gdim * sizeof(float));
     }
-    fr_status st = fr_graph_agg_step(&r->agg, params, r->d_in, r->gx, r->gdim, err);
+    fr_status st;
+    if (r->agg.dense) { /* the fraction of G each client's untrained rows still hold */
+        for (int32_t i = 0; i < n; i++)
+            r->keep[i] = r->start_personal ? 0.0
+                         : pow(1.0 - r->pull, (double)r->n_batches[r->clients[i]]);
+        st = fr_graph_agg_step_dense(&r->agg, params, r->d_in, r->keep, r->gx, r->gdim,
+                                     r->threads, err);
+    } else {
+        st = fr_graph_agg_step(&r->agg, params, r->d_in, r->gx, r->gdim, err);
+    }
     if (st == FR_OK && r->gvec_off >= 0) { /* the model keeps the mean uploaded joint layer */
         for (int64_t e = 0; e < r->gdim; e++) {
             double m = 0.0;
@@ -113,6 +122,12 @@ int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_
     for (int32_t i = 0; i < m; i++)
         if (u == 0 || s->ev_item[i] != s->ev_item[u - 1]) s->ev_item[u++] = s->ev_item[i];
     const float *g = r->g_start;
+    if (r->agg.dense) { /* the server kept the client's whole table */
+        if (!fr_graph_agg_table_rows(&r->agg, r->gidx[user], s->ev_item, u, s->ev_rows))
+            for (int32_t i = 0; i < u; i++)
+                memcpy(s->ev_rows + (int64_t)i * K, g + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));
+        return u;
+    }
     if (!fr_graph_agg_rows(&r->agg, 1, r->gidx[user], s->ev_item, u, s->ev_rows)) {
         for (int32_t i = 0; i < u; i++)
             memcpy(s->ev_rows + (int64_t)i * K, g + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));

@@ -55,6 +55,8 @@ typedef struct ncf_run {
     fr_graph_agg agg;             /* the server's graph state over n_clients users */
     int32_t *gidx;                /* [n_users] user -> graph index (-1: not a client) */
     fr_sparse_rows *d_in;         /* [n_clients] a round's uploaded changes */
+    double *keep;                 /* [n_clients] graph.tables = dense: the fraction of G
+                                   * a client's untrained rows still hold */
     float *gx;                    /* [n_clients x gdim] ufgraphfr: uploaded joint layers */
     int64_t gdim;                 /* T x K */
     int64_t gvec_off;             /* offset of graph_vector in params (-1: none) */

@@ -30,8 +30,9 @@
  * be older). Central: one user table, one item table and
  * one scorer trained with Adam on all users' examples.
  * Leaves out: differential-privacy noise on the item rows, UFGraphFR's user tower and
- * item transformer block, and uploading the rows the graph pull moved but the client
- * did not train (docs/implicit.md: the deviation).
+ * item transformer block. By default the graph sees only the rows a client trained
+ * (docs/implicit.md: the deviation); graph.tables = dense keeps the published code's
+ * whole tables on the server instead (graph_agg.h).
  */
 #include <math.h>
 #include <omp.h>
@@ -83,6 +84,7 @@ static void run_free(ncf_run *r) {
     fr_free(r->feat);
     fr_free(r->jws);
     fr_free(r->n_batches);
+    fr_free(r->keep);
     fr_free(r->scorers);
     fr_free(r->params);
     fr_free(r->g_start);
@@ -262,13 +264,15 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
         st = fr_graph_agg_init(&r->agg, r->n_clients, r->N, K, &go,
                                strcmp(c->graph_global, "degree") == 0 ? FR_GLOBAL_DEGREE
                                                                       : FR_GLOBAL_MEAN, err);
+        if (st == FR_OK && strcmp(c->graph_tables, "dense") == 0) st = fr_graph_agg_dense(&r->agg, err);
         if (st != FR_OK) return st;
         r->gidx = fr_alloc((size_t)U, sizeof(int32_t));
         r->d_in = fr_calloc((size_t)r->n_clients, sizeof(fr_sparse_rows));
         r->n_batches = fr_calloc((size_t)U, sizeof(int32_t));
+        r->keep = fr_calloc((size_t)r->n_clients, sizeof(double));
         r->gx = r->alg == ALG_UFGRAPH ? fr_alloc((size_t)r->n_clients * (size_t)r->gdim, sizeof(float))
                                       : NULL;
-        if (!r->gidx || !r->d_in || !r->n_batches || (r->alg == ALG_UFGRAPH && !r->gx))
+        if (!r->gidx || !r->d_in || !r->n_batches || !r->keep || (r->alg == ALG_UFGRAPH && !r->gx))
             return fr_nomem(err, "graph round state", (size_t)r->n_clients * (size_t)r->gdim * 4);
         for (int32_t u = 0; u < U; u++) r->gidx[u] = -1;
         for (int32_t i = 0; i < r->n_clients; i++) r->gidx[r->clients[i]] = i;

@@ -174,6 +174,9 @@ const fr_config_field fr_config_fields[] = {
     CHOICE_ROW("graph", "start", graph_start, "global", "global|personal",
                "a client's item rows start from the shared table (GPFedRec) or its own R_i "
                "(UFGraphFR's code)"),
+    CHOICE_ROW("graph", "tables", graph_tables, "sparse", "sparse|dense",
+               "sparse: R_i mixes the rows the clients trained; dense: the server keeps every "
+               "client's whole table, as the published code (users x items x dim, twice)"),
     DBL_ROW("graph", "reg", graph_reg, "1", 0, INFINITY, FR_CFG_OPEN_MAX,
             "weight of the mean-squared pull of the client's rows toward its R_i"),
     DBL_ROW("graph", "noise", graph_noise, "0", 0, INFINITY, FR_CFG_OPEN_MAX,
