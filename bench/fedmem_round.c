@@ -1,9 +1,15 @@
 /* fedmem_round.c - what do FedMem's memory, prototypes and experts cost per federated
  * round, against FedAvg-SASRec on the same data, model and loss?
  *
- * Runs configs/fedavg-sasrec-ml100k.ini and configs/fedmem-ml100k.ini (or --data-set
- * ml1m: the -ml1m configs) for --rounds rounds each, --runs times, alternating the two so
- * that both see the same machine load, and prints one JSON object per variant:
+ * Runs four variants on the -ml100k configs (or --data-set ml1m: the -ml1m ones), so that
+ * the costs can be told apart:
+ *   fedavg-sasrec     the baseline (fedavg-sasrec-DS.ini);
+ *   fedmem-nomemory   fedmem-DS.ini with memory.enabled = false: the experts, fusion and
+ *                     contrastive loss over an empty memory;
+ *   fedmem-noproto    the memory, no prototypes (fedmem-noproto-DS.ini);
+ *   fedmem            full FedMem: memory and prototypes (fedmem-DS.ini).
+ * Each runs --rounds rounds, --runs times, the variants in turn within every run so
+ * that all see the same machine load; it prints one JSON object per variant:
  *   variant, rounds, runs, threads,
  *   seconds_per_round_median   median over runs of the run's training seconds per round
  *                              (validation excluded; the engine's train_seconds),
@@ -27,8 +33,10 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* One training run of config cfg; returns its training seconds per round, or -1. */
-static double one_run(const char *cfg, const char *dir, int rounds, int threads) {
+/* One training run of config cfg with the setting extra (or NULL); returns its training
+ * seconds per round, or -1. */
+static double one_run(const char *cfg, const char *extra, const char *dir, int rounds,
+                      int threads) {
     fr_config c;
     fr_config_defaults(&c);
     fr_error err;
@@ -37,7 +45,8 @@ static double one_run(const char *cfg, const char *dir, int rounds, int threads)
     if (fr_config_load_ini(&c, cfg, &err) != FR_OK || fr_config_set(&c, set, &err) != FR_OK ||
         fr_config_set(&c, "eval.every=0", &err) != FR_OK ||
         fr_config_set(&c, "eval.users=100", &err) != FR_OK ||
-        fr_config_set(&c, "eval.full=false", &err) != FR_OK) {
+        fr_config_set(&c, "eval.full=false", &err) != FR_OK ||
+        (extra && fr_config_set(&c, extra, &err) != FR_OK)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return -1.0;
     }
@@ -71,35 +80,41 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench: rounds, runs and threads must be positive\n");
         return 2;
     }
-    static const char *const variant[2] = { "fedavg-sasrec", "fedmem" };
+    enum { NV = 4 };
+    static const struct { const char *name, *config, *extra; } variant[NV] = {
+        { "fedavg-sasrec", "fedavg-sasrec", NULL },
+        { "fedmem-nomemory", "fedmem", "memory.enabled=false" },
+        { "fedmem-noproto", "fedmem-noproto", NULL },
+        { "fedmem", "fedmem", NULL },
+    };
     char tmpl[] = "/tmp/bench_fedmem_XXXXXX";
     if (!mkdtemp(tmpl)) {
         perror("bench: mkdtemp");
         return 1;
     }
-    double *sec[2] = { calloc((size_t)runs, sizeof(double)), calloc((size_t)runs, sizeof(double)) };
-    int ok = sec[0] && sec[1];
+    double *sec[NV];
+    int ok = 1;
+    for (int v = 0; v < NV; v++) ok = (sec[v] = calloc((size_t)runs, sizeof(double))) && ok;
     for (int r = 0; r < runs && ok; r++)
-        for (int v = 0; v < 2 && ok; v++) {
+        for (int v = 0; v < NV && ok; v++) {
             char cfg[256], dir[512];
-            snprintf(cfg, sizeof cfg, "configs/%s-%s.ini", variant[v], ds);
-            snprintf(dir, sizeof dir, "%s/%s-%d", tmpl, variant[v], r);
-            sec[v][r] = one_run(cfg, dir, rounds, threads);
+            snprintf(cfg, sizeof cfg, "configs/%s-%s.ini", variant[v].config, ds);
+            snprintf(dir, sizeof dir, "%s/%s-%d", tmpl, variant[v].name, r);
+            sec[v][r] = one_run(cfg, variant[v].extra, dir, rounds, threads);
             ok = sec[v][r] > 0.0;
         }
-    double med[2] = { 0, 0 };
-    for (int v = 0; v < 2 && ok; v++) {
+    double med[NV] = { 0 };
+    for (int v = 0; v < NV && ok; v++) {
         qsort(sec[v], (size_t)runs, sizeof(double), cmp_double);
         med[v] = runs % 2 ? sec[v][runs / 2] : 0.5 * (sec[v][runs / 2 - 1] + sec[v][runs / 2]);
     }
-    for (int v = 0; v < 2 && ok; v++)
+    for (int v = 0; v < NV && ok; v++)
         printf("{\"variant\": \"%s-%s\", \"rounds\": %d, \"runs\": %d, \"threads\": %d, "
                "\"seconds_per_round_median\": %.4f, \"ratio\": %.3f}\n",
-               variant[v], ds, rounds, runs, threads, med[v], med[v] / med[0]);
+               variant[v].name, ds, rounds, runs, threads, med[v], med[v] / med[0]);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
     if (system(cmd) != 0) fprintf(stderr, "bench: could not remove %s\n", tmpl);
-    free(sec[0]);
-    free(sec[1]);
+    for (int v = 0; v < NV; v++) free(sec[v]);
     return ok ? 0 : 1;
 }
