@@ -71,6 +71,12 @@ void ncf_joint_step(ncf_slot *s, const ncf_run *r) {
 
 /* ---- the server of gpfedrec and ufgraphfr ---- */
 
+/* The fraction of G a client's untrained rows still hold after its latest round: each
+ * of its steps pulled them the fraction r->pull toward R_i (0 when they started at R_i). */
+double ncf_graph_keep(const ncf_run *r, int32_t user) {
+    return r->start_personal ? 0.0 : pow(1.0 - r->pull, (double)r->n_batches[user]);
+}
+
 /* Graph-guided aggregation (graph_agg.h) of the round's uploads: every client's changed
  * rows, and for ufgraphfr the joint layers the graph is built from. */
 fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *ups,
@@ -89,9 +95,7 @@ fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *up
     }
     fr_status st;
     if (r->agg.dense) { /* the fraction of G each client's untrained rows still hold */
-        for (int32_t i = 0; i < n; i++)
-            r->keep[i] = r->start_personal ? 0.0
-                         : pow(1.0 - r->pull, (double)r->n_batches[r->clients[i]]);
+        for (int32_t i = 0; i < n; i++) r->keep[i] = ncf_graph_keep(r, r->clients[i]);
         st = fr_graph_agg_step_dense(&r->agg, params, r->d_in, r->keep, r->gx, r->gdim,
                                      r->threads, err);
     } else {
@@ -122,18 +126,16 @@ int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_
     for (int32_t i = 0; i < m; i++)
         if (u == 0 || s->ev_item[i] != s->ev_item[u - 1]) s->ev_item[u++] = s->ev_item[i];
     const float *g = r->g_start;
-    if (r->agg.dense) { /* the server kept the client's whole table */
-        if (!fr_graph_agg_table_rows(&r->agg, r->gidx[user], s->ev_item, u, s->ev_rows))
-            for (int32_t i = 0; i < u; i++)
-                memcpy(s->ev_rows + (int64_t)i * K, g + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));
-        return u;
-    }
-    if (!fr_graph_agg_rows(&r->agg, 1, r->gidx[user], s->ev_item, u, s->ev_rows)) {
+    /* dense mode: the server kept the client's whole table; else R_i, blended below */
+    const int got = r->agg.dense
+                        ? fr_graph_agg_table_rows(&r->agg, r->gidx[user], s->ev_item, u, s->ev_rows)
+                        : fr_graph_agg_rows(&r->agg, 1, r->gidx[user], s->ev_item, u, s->ev_rows);
+    if (!got) {
         for (int32_t i = 0; i < u; i++)
             memcpy(s->ev_rows + (int64_t)i * K, g + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));
         return u;
     }
-    const double f = r->start_personal ? 0.0 : pow(1.0 - r->pull, (double)r->n_batches[user]);
+    const double f = r->agg.dense ? 0.0 : ncf_graph_keep(r, user);
     if (f != 0.0)
         for (int32_t i = 0; i < u; i++) {
             float *o = s->ev_rows + (int64_t)i * K;                /* [K] */

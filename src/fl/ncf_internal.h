@@ -110,6 +110,7 @@ fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *up
 void ncf_joint_load(ncf_slot *s, const ncf_run *r, int32_t user);
 /* The rows a graph client holds for cands[n] but did not train, into s->ev_item (sorted,
  * unique; the count is returned) and s->ev_rows. */
+double ncf_graph_keep(const ncf_run *r, int32_t user);
 int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
                        int32_t n);
 
