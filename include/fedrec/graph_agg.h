@@ -91,7 +91,8 @@ int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *
  * G' = sum_i w_i R_i (w as above) in double. Cost per step: the graph's n x n x N k
  * product, n x neighbours x N k for R, and 2 n N k floats of memory: the users x users
  * x items product the sparse form avoids. fr_graph_agg_dense switches a freshly
- * initialised state to this mode (FR_ERR_NOMEM if the tables do not fit). The step
+ * initialised state to this mode (FR_ERR_NOMEM if the tables do not fit) and frees the
+ * sparse generations' base tables it does not use. The step
  * runs `threads` OpenMP threads over users and elements; results do not depend on it. */
 fr_status fr_graph_agg_dense(fr_graph_agg *a, fr_error *err);
 fr_status fr_graph_agg_step_dense(fr_graph_agg *a, float *table, const fr_sparse_rows *d,

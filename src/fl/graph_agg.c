@@ -160,6 +160,10 @@ fr_status fr_graph_agg_dense(fr_graph_agg *a, fr_error *err) {
                         "tables)", sz * 8);
     }
     a->dense = 1;
+    for (int b = 0; b < 2; b++) { /* the sparse generations' base tables go unused */
+        fr_free(a->gen[b].base);
+        a->gen[b].base = NULL;
+    }
     return FR_OK;
 }
 
