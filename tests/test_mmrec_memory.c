@@ -1,6 +1,7 @@
 /* test_mmrec_memory.c - the clients' memories and the global abstract memory of a
  * federated FedMem run (mmrec_memory.h): keys are the client's entries then the global
- * prototypes; uploads are K-means prototypes of the memory's text and their bytes;
+ * prototypes (the entries only with memory.global_keys = false); uploads are K-means
+ * prototypes of the memory's text and their bytes;
  * the round's end aggregates only complete uploads (mean) and records the round in the
  * history line; cold start fills a short-history client's empty memory from the global
  * memory once; the global memory's download size. */
@@ -89,6 +90,13 @@ static void test_keys_upload_aggregate(void **state) {
     assert_int_equal(item[2], FR_MEM_PROTO_ID(1));
     assert_memory_equal(text + DT, s.global, 2 * DT * sizeof(float));
     assert_int_equal(fr_mm_memories_keys(&s, 0, text, item, 3), 3);  /* capped */
+    /* memory.global_keys = false: the entries only, the global memory kept for cold starts */
+    s.global_keys = 0;
+    assert_int_equal(fr_mm_memories_max_keys(&s), 4);
+    assert_int_equal(fr_mm_memories_keys(&s, 1, text, item, 6), 1);
+    assert_int_equal(item[0], 20);
+    assert_int_equal(fr_mm_memories_keys(&s, 0, text, item, 6), 4);
+    assert_int_equal(item[3], 13);
     fr_mm_memories_destroy(&s);
 }
 

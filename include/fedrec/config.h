@@ -120,6 +120,7 @@ typedef struct fr_config {
     int32_t mem_kmeans_iters;        /* 50 */
     int32_t mem_cold_start;          /* users with fewer training items start from the
                                         global memory: 5 */
+    int32_t mem_global_keys;         /* 0/1: the global prototypes are every user's keys */
     /* [fedrecon] */
     int32_t recon_epochs;            /* 1 */
     int32_t recon_steps_max;         /* 0 = no cap */

@@ -4,7 +4,8 @@
  * of the memory's text embeddings; the server aggregates the round's uploads into the
  * global abstract memory, which goes to every client with the model. The model
  * (mmrec.h) reads a client's memory entries and the global prototypes as the semantic
- * expert's keys.
+ * expert's keys (memory.global_keys = false: the global prototypes reach a client
+ * only through the cold start below).
  *
  * Time is the round: an observation in round r happens at time r, so memory.tau is in
  * rounds. Cold start (document Q1): a client with fewer than memory.cold_start
@@ -38,6 +39,7 @@ typedef struct fr_mm_memories {
     fr_proto_agg agg;
     fr_kmeans_opts km;      /* round and stream set per call */
     int32_t cold_start;
+    int global_keys;        /* memory.global_keys */
     fr_memory *mem;         /* [n_users] */
     uint8_t *started;       /* [n_users] 1 once the cold-start check was made */
     float *proto;           /* [n_users x K x Dt] the latest upload of each client */
@@ -59,11 +61,12 @@ void fr_mm_memories_destroy(fr_mm_memories *s);
 fr_status fr_mm_memories_touch(fr_mm_memories *s, int32_t user, int64_t n_train, double now,
                                fr_error *err);
 
-/* The keys the model sees for user: the memory's entries, then the global prototypes
- * (ids FR_MEM_PROTO_ID(k)). text [cap x Dt], item [cap]; returns how many (<= cap). */
+/* The keys the model sees for user: the memory's entries, then (memory.global_keys) the
+ * global prototypes (ids FR_MEM_PROTO_ID(k)). text [cap x Dt], item [cap]; returns how
+ * many (<= cap). */
 int32_t fr_mm_memories_keys(const fr_mm_memories *s, int32_t user, float *text,
                             int32_t *item, int32_t cap);
-/* Most keys a user can have: capacity + K. */
+/* Most keys a user can have: capacity, + K with memory.global_keys. */
 int32_t fr_mm_memories_max_keys(const fr_mm_memories *s);
 
 /* The client's upload after local training in round: K prototypes of its memory into

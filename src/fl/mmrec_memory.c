@@ -28,6 +28,7 @@ fr_status fr_mm_memories_create(fr_mm_memories *s, const fr_config *c, int32_t n
     s->Di = Di;
     s->De = De;
     s->cold_start = c->mem_cold_start;
+    s->global_keys = c->mem_global_keys;
     s->mo = (fr_mem_opts){ c->mem_capacity, c->mem_threshold, c->mem_alpha, c->mem_beta,
                            c->mem_tau,
                            strcmp(c->mem_freq, "log") == 0 ? FR_MEM_FREQ_LOG : FR_MEM_FREQ_LOG_RATIO,
@@ -65,7 +66,7 @@ fr_status fr_mm_memories_touch(fr_mm_memories *s, int32_t user, int64_t n_train,
 }
 
 int32_t fr_mm_memories_max_keys(const fr_mm_memories *s) {
-    return (s->enabled ? s->mo.capacity : 0) + s->K;
+    return (s->enabled ? s->mo.capacity : 0) + (s->global_keys ? s->K : 0);
 }
 
 int32_t fr_mm_memories_keys(const fr_mm_memories *s, int32_t user, float *text,
@@ -79,7 +80,7 @@ int32_t fr_mm_memories_keys(const fr_mm_memories *s, int32_t user, float *text,
             item[n] = m->item[j];
         }
     }
-    for (int32_t k = 0; k < s->global_k && n < cap; k++, n++) {
+    for (int32_t k = 0; s->global_keys && k < s->global_k && n < cap; k++, n++) {
         memcpy(text + (size_t)n * (size_t)s->Dt, s->global + (size_t)k * (size_t)s->Dt, row);
         item[n] = FR_MEM_PROTO_ID(k);
     }

@@ -247,6 +247,9 @@ const fr_config_field fr_config_fields[] = {
             "most Lloyd iterations per k-means"),
     INT_ROW("memory", "cold_start", mem_cold_start, "5", 0, I32_MAX,
             "a user with fewer training items starts its memory from the global one"),
+    BOOL_ROW("memory", "global_keys", mem_global_keys, "true",
+             "the global prototypes join every user's memory keys (false: they only seed "
+             "cold starts)"),
     INT_ROW("fedrecon", "recon_epochs", recon_epochs, "1", 1, 1000000,
             "reconstruction epochs per round"),
     INT_ROW("fedrecon", "recon_steps_max", recon_steps_max, "0", 0, I32_MAX,
