@@ -7,14 +7,15 @@
 #
 # Usage: tools/implicit-figures.sh [OUT_DIR] [DATASET...]   (default runs/implicit, all)
 # Needs ../shared/data; a run whose final.json exists is not repeated. THREADS=n sets
-# --threads (default 2). Several hours on a 2-core machine for all three data sets.
+# --threads (default 2), BIN=path the binary (default build/fedrec). Several hours on a
+# 2-core machine for all three data sets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/implicit}
 shift || true
 SETS=${*:-ml100k ml1m lastfm}
 THREADS=${THREADS:-2}
-BIN=build/fedrec
+BIN=${BIN:-build/fedrec}
 [ -x "$BIN" ] || ./build.sh build >/dev/null
 mkdir -p "$OUT"
 
