@@ -120,7 +120,8 @@ void fr_graph_table_similarity_ref(double *s, const float *base, const fr_sparse
  * Overwrites out[n_req x k] with sum_j S_ij D_j[r] for the requested rows req[n_req]
  * (ascending), zero where no neighbour has the row; d[n] holds every user's change.
  * Neighbours are added in ascending order, in float. Cost O(sum over neighbours of
- * n_req + their n_rows): sorted lists are merged, untouched rows never visited. */
+ * their n_rows) lookups in a map of the requested rows (max(req) + 1 ints, allocated
+ * per call; without memory the sorted lists are merged instead, same result). */
 void fr_graph_mix_rows(const fr_graph *g, int32_t i, const fr_sparse_rows *d, int32_t k,
                        const int32_t *req, int32_t n_req, float *out);
 /* Writes the union of the rows of user i's neighbours (ascending, no repeats) to out and

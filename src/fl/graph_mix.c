@@ -8,7 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedrec/alloc.h"
+
 /* ---- mixing row-sparse changes ---- */
+
+/* o[k] += w v[k]; distinct rows, so the loop vectorizes */
+static inline void axpy(float *restrict o, const float *restrict v, float w, int32_t k) {
+#pragma omp simd
+    for (int32_t q = 0; q < k; q++) o[q] += w * v[q];
+}
 
 /* out[a] += w * dj.val[b] wherever req[a] == dj.rows[b], by merging the sorted lists. */
 static void add_rows(float *out, const int32_t *req, int32_t n_req, const fr_sparse_rows *dj,
@@ -20,11 +28,20 @@ static void add_rows(float *out, const int32_t *req, int32_t n_req, const fr_spa
         } else if (req[a] > dj->rows[b]) {
             b++;
         } else {
-            float *o = out + (int64_t)a * k;           /* [k] */
-            const float *v = dj->val + (int64_t)b * k; /* [k] */
-            for (int32_t q = 0; q < k; q++) o[q] += w * v[q];
+            axpy(out + (int64_t)a * k, dj->val + (int64_t)b * k, w, k);
             a++, b++;
         }
+    }
+}
+
+/* out[pos[r]] += w * dj.val[b] for each row r = dj.rows[b] <= last the client asked for
+ * (pos[r] its slot in req, -1 if it did not ask): one lookup per neighbour row. */
+static void add_rows_pos(float *out, const int32_t *pos, int32_t last, const fr_sparse_rows *dj,
+                         float w, int32_t k) {
+    for (int32_t b = 0; b < dj->n_rows && dj->rows[b] <= last; b++) {
+        const int32_t a = pos[dj->rows[b]];
+        if (a < 0) continue;
+        axpy(out + (int64_t)a * k, dj->val + (int64_t)b * k, w, k);
     }
 }
 
@@ -32,8 +49,18 @@ void fr_graph_mix_rows(const fr_graph *g, int32_t i, const fr_sparse_rows *d, in
                        const int32_t *req, int32_t n_req, float *out) {
     if (n_req < 1 || k < 1) return;
     memset(out, 0, (size_t)n_req * (size_t)k * sizeof(float));
+    const int32_t last = req[n_req - 1];
+    int32_t *pos = fr_alloc((size_t)last + 1, sizeof(int32_t));
+    if (!pos) { /* the merge needs no memory */
+        for (int64_t e = g->off[i]; e < g->off[i + 1]; e++)
+            add_rows(out, req, n_req, &d[g->nbr[e]], g->w[e], k);
+        return;
+    }
+    memset(pos, 0xff, ((size_t)last + 1) * sizeof(int32_t)); /* -1 */
+    for (int32_t a = 0; a < n_req; a++) pos[req[a]] = a;
     for (int64_t e = g->off[i]; e < g->off[i + 1]; e++)
-        add_rows(out, req, n_req, &d[g->nbr[e]], g->w[e], k);
+        add_rows_pos(out, pos, last, &d[g->nbr[e]], g->w[e], k);
+    fr_free(pos);
 }
 
 static int cmp_i32(const void *a, const void *b) {
