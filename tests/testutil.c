@@ -1,4 +1,5 @@
-/* testutil.c - temporary directories and files for tests, and gradient-check helpers. */
+/* testutil.c - temporary directories and files for tests, gradient-check helpers and
+ * user-graph checks. */
 #include "testutil.h"
 
 #include <math.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fedrec/graph.h"
 #include "fedrec/rng.h"
 
 static char g_dir[512];
@@ -105,4 +107,44 @@ void tu_unit_direction(float *v, int64_t n, int64_t skip, uint32_t stream) {
         norm += (double)v[i] * v[i];
     }
     for (int64_t i = 0; i < n; i++) v[i] = (float)(v[i] / sqrt(norm));
+}
+
+/* ---- user graphs (graph.h) ---- */
+
+void tu_graph_check_rows(const fr_graph *g) {
+    assert_true(g->off[0] == 0);
+    for (int32_t i = 0; i < g->n; i++) {
+        assert_true(g->off[i + 1] > g->off[i]);
+        double sum = 0.0;
+        for (int64_t e = g->off[i]; e < g->off[i + 1]; e++) {
+            assert_true(g->nbr[e] >= 0 && g->nbr[e] < g->n);
+            if (e > g->off[i]) assert_true(g->nbr[e] > g->nbr[e - 1]);
+            assert_true(g->w[e] >= 0.0f);
+            sum += g->w[e];
+        }
+        if (fabs(sum - 1.0) > 1e-5) fail_msg("row %d sums to %.9g", i, sum);
+    }
+}
+
+void tu_graph_assert_same(const fr_graph *a, const fr_graph *b) {
+    assert_int_equal(a->n, b->n);
+    assert_memory_equal(a->off, b->off, (size_t)(a->n + 1) * sizeof(int64_t));
+    assert_memory_equal(a->nbr, b->nbr, (size_t)a->off[a->n] * sizeof(int32_t));
+    assert_memory_equal(a->w, b->w, (size_t)a->off[a->n] * sizeof(float));
+}
+
+void tu_graph_build_ok(fr_graph *g, const float *x, int32_t n, int64_t dim,
+                       const fr_graph_opts *o) {
+    fr_error err = { "" };
+    fr_status st = fr_graph_build(g, x, n, dim, o, &err);
+    if (st != FR_OK) fail_msg("fr_graph_build: %s", err.msg);
+    tu_graph_check_rows(g);
+}
+
+double *tu_graph_dense(const fr_graph *g) {
+    double *s = calloc((size_t)g->n * g->n, sizeof(double));
+    for (int32_t i = 0; i < g->n; i++)
+        for (int64_t e = g->off[i]; e < g->off[i + 1]; e++)
+            s[(int64_t)i * g->n + g->nbr[e]] = g->w[e];
+    return s;
 }

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fedrec/graph.h"
 
 /* A fresh directory under $TMPDIR (or /tmp) for this test process; removed by
  * tu_tmpdir_cleanup. Returns its path (static storage). */
@@ -39,5 +40,16 @@ typedef double (*tu_loss_fn)(void *ctx);
 double tu_grad_check(tu_loss_fn f, void *ctx, float *x, const float *dx, int64_t n, float h);
 /* max |a - b| / max |b|: a norm-wise relative difference. */
 double tu_rel_diff(const float *a, const float *b, int64_t n);
+
+/* User graphs (graph.h), shared by test_graph.c and test_graph_agg.c. */
+/* Every row sums to 1, has neighbours ascending in [0, n), and non-negative weights. */
+void tu_graph_check_rows(const fr_graph *g);
+/* Two graphs are bit-identical. */
+void tu_graph_assert_same(const fr_graph *a, const fr_graph *b);
+/* fr_graph_build, failing the test on an error, then tu_graph_check_rows. */
+void tu_graph_build_ok(fr_graph *g, const float *x, int32_t n, int64_t dim,
+                       const fr_graph_opts *o);
+/* S[n x n] = g as a dense matrix (calloc; the caller frees). */
+double *tu_graph_dense(const fr_graph *g);
 
 #endif
