@@ -42,7 +42,8 @@ for ds in $SETS; do
     # the published graph keeps about half of all users as neighbours: dense, so only on
     # the smallest set
     [ "$ds" = ml100k ] && run "gpfedrec-published-$ds" "configs/gpfedrec-$ds.ini" \
-        --set eval.every="$e" --set graph.similarity=distance --set graph.top_n=0
+        --set eval.every="$e" --set graph.similarity=distance --set graph.top_n=0 \
+        --set graph.reg=1
     run "central-dot-$ds" "configs/fedmf-$ds.ini" --set train.algorithm=central
     run "central-mlp-$ds" "configs/fedncf-$ds.ini" --set train.algorithm=central
 done
