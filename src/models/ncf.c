@@ -172,9 +172,11 @@ void fr_ncf_backward(fr_ncf_work *w, const fr_ncf_cfg *c, const float *s, const 
         memset(din, 0, (size_t)(n * ic) * sizeof(float));
         fr_linear_backward(din, dW, dW + (int64_t)ic * oc, dout, in, W, n, ic, oc);
         if (l == 0) break;
-        if (c->relu) /* through the previous layer's ReLU, in place */
-            for (int64_t i = 0; i < n * ic; i++)
-                if (!(w->pre[l - 1][i] > 0.0f)) din[i] = 0.0f;
+        if (c->relu) { /* through the previous layer's ReLU, in place */
+            const float *pre = w->pre[l - 1];
+#pragma omp simd
+            for (int64_t i = 0; i < n * ic; i++) din[i] = pre[i] > 0.0f ? din[i] : 0.0f;
+        }
         dout = din; /* the next layer writes the other buffer */
     }
     const float *dx = buf[0]; /* layer 0's input gradient [N x 2K] */

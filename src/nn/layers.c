@@ -212,11 +212,13 @@ void fr_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 #define INV_SQRT_2PI 0.39894228040143267794f
 
 void fr_activation_forward(float *out, const float *inp, int64_t n, fr_activation act) {
-    if (act == FR_ACT_RELU)
+    if (act == FR_ACT_RELU) {
+#pragma omp simd
         for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
-    else /* x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2 */
+    } else { /* x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2 */
         for (int64_t i = 0; i < n; i++)
             out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * INV_SQRT2));
+    }
 }
 
 /* Differentiates out = act(inp): relu' = [x > 0]; gelu' = Phi(x) + x phi(x). */
@@ -224,6 +226,7 @@ void fr_activation_backward(float *dinp, const float *dout, const float *inp, in
                             fr_activation act) {
     if (!dinp) return;
     if (act == FR_ACT_RELU) {
+#pragma omp simd
         for (int64_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
         return;
     }
