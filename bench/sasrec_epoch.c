@@ -33,16 +33,7 @@
 #include "fedrec/sasrec.h"
 #include "fedrec/train.h"
 #include "fedrec/timer.h"
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_median.h"
 
 /* sgemm GFLOP/s on `threads` threads: median of 3 products of n^3. */
 static double sgemm_gflops(int threads) {
@@ -62,7 +53,7 @@ static double sgemm_gflops(int threads) {
     fr_free(a);
     fr_free(b);
     fr_free(c);
-    return 2.0 * n * (double)n * n / median(t, 3) / 1e9;
+    return 2.0 * n * (double)n * n / bench_median(t, 3) / 1e9;
 }
 
 static void set(fr_config *c, const char *kv) {
@@ -141,7 +132,7 @@ int main(int argc, char **argv) {
         cJSON_Delete(j);
     }
     fr_free(text);
-    double epoch_seconds = median(ep_s, n), eval_seconds = median(ev_s, n);
+    double epoch_seconds = bench_median(ep_s, n), eval_seconds = bench_median(ev_s, n);
     double gflops = 3.0 * fwd / epoch_seconds / 1e9;
     double peak = sgemm_gflops(threads);
     struct rusage ru;

@@ -120,6 +120,53 @@ static void test_gpfedrec(void **state) {
     check("gpfedrec", s, 4, 0.9);
 }
 
+/* The losses of a run's history.jsonl, one per round, as text. */
+static char *history_losses(const char *dir) {
+    char path[900], line[4096];
+    snprintf(path, sizeof path, "%s/history.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t cap = 1 << 16, len = 0;
+    char *out = calloc(cap, 1);
+    while (fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *l = cJSON_GetObjectItem(j, "loss");
+        if (l) len += (size_t)snprintf(out + len, cap - len, "%.17g ", l->valuedouble);
+        cJSON_Delete(j);
+        assert_true(len < cap);
+    }
+    fclose(f);
+    return out;
+}
+
+/* GPFedRec on the broad graph (users above the mean similarity): the clients' R_i rows
+ * made by the server for all of them at once, item by item (graph.mix = items), train
+ * exactly as each client's own request (users): same losses every round, same figures. */
+static void test_gpfedrec_mix_forms(void **state) {
+    (void)state;
+    const char *data = planted();
+    const char *items[] = { "model.scorer=dot", "train.algorithm=gpfedrec", "train.rounds=12",
+                            "graph.top_n=0", "graph.reg=0.1", "graph.mix=items" };
+    const char *users[] = { "model.scorer=dot", "train.algorithm=gpfedrec", "train.rounds=12",
+                            "graph.top_n=0", "graph.reg=0.1", "graph.mix=users" };
+    char d1[800], d2[800];
+    snprintf(d1, sizeof d1, "%s/gp-items", tu_tmpdir());
+    snprintf(d2, sizeof d2, "%s/gp-users", tu_tmpdir());
+    cJSON *f1 = run(data, d1, 2, items, 6), *f2 = run(data, d2, 2, users, 6);
+    char *a = cJSON_PrintUnformatted(cJSON_GetObjectItem(f1, "test"));
+    char *b = cJSON_PrintUnformatted(cJSON_GetObjectItem(f2, "test"));
+    assert_string_equal(a, b);
+    char *la = history_losses(d1), *lb = history_losses(d2);
+    assert_true(strlen(la) > 12 * 5);
+    assert_string_equal(la, lb);
+    free(a);
+    free(b);
+    free(la);
+    free(lb);
+    cJSON_Delete(f1);
+    cJSON_Delete(f2);
+}
+
 /* GPFedRec with the published code's whole tables (graph.tables = dense): the server
  * keeps every user's table and R_i; the same planted groups must come out. */
 static void test_gpfedrec_whole_tables(void **state) {
@@ -173,6 +220,7 @@ int main(void) {
         cmocka_unit_test(test_pfedrec),
         cmocka_unit_test(test_fedncf),
         cmocka_unit_test(test_gpfedrec),
+        cmocka_unit_test(test_gpfedrec_mix_forms),
         cmocka_unit_test(test_gpfedrec_whole_tables),
         cmocka_unit_test(test_ufgraphfr),
         cmocka_unit_test(test_central),

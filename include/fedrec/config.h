@@ -87,6 +87,7 @@ typedef struct fr_config {
     char graph_global[8];            /* mean|degree */
     char graph_start[16];            /* global|personal */
     char graph_tables[8];            /* sparse|dense */
+    char graph_mix[8];               /* auto|items|users */
     double graph_reg;                /* 1 */
     double graph_noise;              /* 0 */
     char graph_user_features[FR_CONFIG_STR]; /* .npy path or "" */

@@ -88,6 +88,9 @@ fr_status fr_graph_similarity(double *s, const float *x, int32_t n, int64_t dim,
 void fr_graph_similarity_ref(double *s, const float *x, int32_t n, int64_t dim, int32_t r0,
                              int32_t m, fr_graph_sim sim);
 
+/* The users' changes regrouped by item (item_index.h). */
+typedef struct fr_item_index fr_item_index;
+
 /* Sparse per-user rows: the rows of an item table a client changed and their values. */
 typedef struct fr_sparse_rows {
     int32_t n_rows;
@@ -110,6 +113,11 @@ typedef struct fr_sparse_rows {
 fr_status fr_graph_build_tables(fr_graph *g, const float *base, const fr_sparse_rows *d,
                                 int32_t n, int64_t N, int32_t k, const fr_graph_opts *o,
                                 fr_error *err);
+/* The same from an index of d built by the caller (fr_item_index_build), which it may
+ * keep for fr_graph_mix_all; n, N and k are the index's. */
+fr_status fr_graph_build_tables_ix(fr_graph *g, const float *base, const fr_sparse_rows *d,
+                                   const fr_item_index *ix, const fr_graph_opts *o,
+                                   fr_error *err);
 /* s[n] = row i of S for the same tables, by materialising A_i and each A_j in float and
  * plain double loops (for tests; NaN everywhere when out of memory). */
 void fr_graph_table_similarity_ref(double *s, const float *base, const fr_sparse_rows *d,
@@ -124,6 +132,28 @@ void fr_graph_table_similarity_ref(double *s, const float *base, const fr_sparse
  * per call; without memory the sorted lists are merged instead, same result). */
 void fr_graph_mix_rows(const fr_graph *g, int32_t i, const fr_sparse_rows *d, int32_t k,
                        const int32_t *req, int32_t n_req, float *out);
+/* Every user's requested rows at once: out[i] [req[i].n_rows x k] = the rows req[i].rows
+ * (ascending in 0 .. N-1; req[i].val unused) of sum_j S_ij D_j, exactly what
+ * fr_graph_mix_rows gives user i, bit for bit. ix holds the changes D regrouped by item
+ * (item_index.h). Worked item by item: the users that changed the item against the
+ * users that asked for it, four at a time, with S expanded to a dense n x n float
+ * matrix; non-neighbours add 0 x (a finite value), which changes no sum. Cost
+ * O(sum over items of changers x askers x k) without lookups or branches: cheaper than
+ * n calls to fr_graph_mix_rows when the graph is broad (fr_graph_mix_all_pays). Items
+ * are split among `threads` OpenMP threads; each output row is one thread's
+ * fixed-order sum, so results do not depend on them. Memory: the requests regrouped
+ * (12 bytes each) and n x n floats. Errors: FR_ERR_USAGE for a row out of range or an
+ * index of another n; FR_ERR_INPUT when a change is not finite (0 x inf is not 0: use
+ * fr_graph_mix_rows); FR_ERR_NOMEM. */
+fr_status fr_graph_mix_all(const fr_graph *g, const fr_item_index *ix, const fr_sparse_rows *req,
+                           float *const *out, int threads, fr_error *err);
+/* 1 when fr_graph_mix_all should beat n calls of fr_graph_mix_rows for these requests:
+ * its row operations (sum over items of changers x askers) below FR_GRAPH_MIX_ITEM_COST
+ * times the per-user form's lookups (sum over edges i -> j of user j's rows). 0 also
+ * when the estimate cannot get its 16 N bytes of memory. */
+#define FR_GRAPH_MIX_ITEM_COST 1.5
+int fr_graph_mix_all_pays(const fr_graph *g, const fr_sparse_rows *d, int64_t N,
+                          const fr_sparse_rows *req);
 /* Writes the union of the rows of user i's neighbours (ascending, no repeats) to out and
  * returns its length. out must hold the sum of the neighbours' n_rows. */
 int32_t fr_graph_union_rows(const fr_graph *g, int32_t i, const fr_sparse_rows *d, int32_t *out);

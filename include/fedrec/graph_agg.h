@@ -29,6 +29,7 @@
 
 #include <stdint.h>
 #include "fedrec/graph.h"
+#include "fedrec/item_index.h"
 #include "fedrec/status.h"
 
 typedef enum fr_graph_global { FR_GLOBAL_MEAN, FR_GLOBAL_DEGREE } fr_graph_global;
@@ -42,6 +43,8 @@ typedef struct fr_graph_gen {
     float **val;        /* [n][cap x k] */
     int32_t *cap;       /* [n] */
     float *base;        /* [N x k] the G of that step (A_j = base + D_j) */
+    fr_item_index ix;   /* d regrouped by item, when ix_ready */
+    int ix_ready;
 } fr_graph_gen;
 
 typedef struct fr_graph_agg {
@@ -79,6 +82,21 @@ fr_status fr_graph_agg_step(fr_graph_agg *a, float *table, const fr_sparse_rows 
  * dense mode age 0 reads the kept R_i, and age 1 is not kept (0). */
 int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *req,
                       int32_t n_req, float *out);
+
+/* How fr_graph_agg_rows_all computes many users' rows: by fr_graph_mix_all when
+ * fr_graph_mix_all_pays says it is cheaper (AUTO), always (ITEMS), or never (USERS: the
+ * users then ask fr_graph_agg_rows one by one). The results are the same bits. */
+typedef enum fr_graph_mix_mode { FR_MIX_AUTO, FR_MIX_ITEMS, FR_MIX_USERS } fr_graph_mix_mode;
+
+/* out[i] [req[i].n_rows x k] = fr_graph_agg_rows(a, 0, i, req[i].rows, ...) for every
+ * user i at once, when the mode (and for AUTO the cost estimate) picks fr_graph_mix_all;
+ * *done says whether it did. *done is 0 without error before the first step, in dense
+ * mode, when the mode declines, and when a change is not finite (the per-user form
+ * handles that). The step's changes regrouped by item (item_index.h) are kept for the
+ * next call. Errors: FR_ERR_NOMEM, FR_ERR_USAGE (a row out of range). */
+fr_status fr_graph_agg_rows_all(fr_graph_agg *a, const fr_sparse_rows *req,
+                                float *const *out, fr_graph_mix_mode mode, int threads,
+                                int *done, fr_error *err);
 
 /* Dense mode: the published GPFedRec/UFGraphFR code, kept to measure what the sparse
  * form above gives up. There a client uploads its whole table, including the rows its

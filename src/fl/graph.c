@@ -25,10 +25,12 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fedrec/alloc.h"
+#include "fedrec/item_index.h"
 #include "fedrec/nn.h"
 
 /* Columns of the unit-vector sum handled together by one thread in the mean. */
@@ -536,68 +538,41 @@ void fr_graph_free(fr_graph *g) {
 
 /* ---- users' item tables as the vectors: A_i = base + D_i ---- */
 
-/* The changes D_i regrouped by item: for item r, the users that changed it (ascending)
- * and their rows packed contiguously, so one sgemm per item gives every pair's dot. */
+/* The changes D_i regrouped by item (item_index.h), so one sgemm per item gives every
+ * pair's dot, and the users' terms of their norms. */
 struct table_src {
-    int32_t n, k;
-    int64_t N;
-    int64_t *ioff;  /* [N+1] */
-    int32_t *iuser; /* [nnz] */
-    float *pack;    /* [nnz x k] */
+    const fr_item_index *ix;
     double *gd;     /* [n] <base, D_i> */
     double *norm;   /* [n] |A_i| */
     double bb;      /* |base|^2 */
 };
 
 static void table_free(table_src *t) {
-    fr_free(t->ioff);
-    fr_free(t->iuser);
-    fr_free(t->pack);
     fr_free(t->gd);
     fr_free(t->norm);
     memset(t, 0, sizeof *t);
 }
 
-static fr_status table_init(table_src *t, const float *base, const fr_sparse_rows *d, int32_t n,
-                            int64_t N, int32_t k, fr_error *err) {
+static fr_status table_init(table_src *t, const float *base, const fr_sparse_rows *d,
+                            const fr_item_index *ix, fr_error *err) {
     memset(t, 0, sizeof *t);
-    t->n = n, t->N = N, t->k = k;
-    int64_t nnz = 0;
-    for (int32_t i = 0; i < n; i++) {
-        for (int32_t b = 0; b < d[i].n_rows; b++)
-            if (d[i].rows[b] < 0 || d[i].rows[b] >= N || (b > 0 && d[i].rows[b] <= d[i].rows[b - 1]))
-                return fr_fail(err, FR_ERR_USAGE, "graph: user %d's changed rows are not "
-                               "ascending in 0 .. %lld", i, (long long)N - 1);
-        nnz += d[i].n_rows;
-    }
-    t->ioff = fr_calloc((size_t)N + 1, sizeof(int64_t));
-    t->iuser = fr_alloc((size_t)(nnz > 0 ? nnz : 1), sizeof(int32_t));
-    t->pack = fr_alloc((size_t)(nnz > 0 ? nnz : 1) * (size_t)k, sizeof(float));
+    t->ix = ix;
+    const int32_t n = ix->n, k = ix->k;
     t->gd = fr_alloc((size_t)n, sizeof(double));
     t->norm = fr_alloc((size_t)n, sizeof(double));
-    int64_t *at = fr_alloc((size_t)N, sizeof(int64_t)); /* [N] fill cursors */
-    if (!t->ioff || !t->iuser || !t->pack || !t->gd || !t->norm || !at) {
-        fr_free(at);
+    if (!t->gd || !t->norm) {
         table_free(t);
-        return fr_nomem(err, "graph table index", (size_t)nnz * ((size_t)k * 4 + 4));
+        return fr_nomem(err, "graph table norms", (size_t)n * 16);
     }
-    for (int32_t i = 0; i < n; i++)
-        for (int32_t b = 0; b < d[i].n_rows; b++) t->ioff[d[i].rows[b] + 1]++;
-    for (int64_t r = 0; r < N; r++) t->ioff[r + 1] += t->ioff[r];
-    memcpy(at, t->ioff, (size_t)N * sizeof(int64_t));
     double bb = 0.0;
-    for (int64_t e = 0; e < N * k; e++) bb += (double)base[e] * base[e];
+    for (int64_t e = 0; e < ix->N * k; e++) bb += (double)base[e] * base[e];
     t->bb = bb;
-    int32_t bad = -1;
+#pragma omp parallel for schedule(dynamic, 16)
     for (int32_t i = 0; i < n; i++) {
         double gd = 0.0, dd = 0.0;
         for (int32_t b = 0; b < d[i].n_rows; b++) {
-            const int32_t r = d[i].rows[b];
-            const float *v = d[i].val + (int64_t)b * k; /* [k] */
-            const float *g = base + (int64_t)r * k;     /* [k] */
-            const int64_t e = at[r]++;
-            t->iuser[e] = i;
-            memcpy(t->pack + e * k, v, (size_t)k * sizeof(float));
+            const float *v = d[i].val + (int64_t)b * k;             /* [k] */
+            const float *g = base + (int64_t)d[i].rows[b] * k;      /* [k] */
             for (int32_t q = 0; q < k; q++) {
                 gd += (double)g[q] * v[q];
                 dd += (double)v[q] * v[q];
@@ -605,14 +580,13 @@ static fr_status table_init(table_src *t, const float *base, const fr_sparse_row
         }
         t->gd[i] = gd;
         const double sq = bb + 2.0 * gd + dd;
-        t->norm[i] = sq > 0.0 ? sqrt(sq) : 0.0;
-        if (!isfinite(sq) && bad < 0) bad = i;
+        t->norm[i] = isfinite(sq) ? (sq > 0.0 ? sqrt(sq) : 0.0) : NAN;
     }
-    fr_free(at);
-    if (bad >= 0) {
-        table_free(t);
-        return fr_fail(err, FR_ERR_INPUT, "graph: the table of user %d has a non-finite value", bad);
-    }
+    for (int32_t i = 0; i < n; i++)
+        if (isnan(t->norm[i])) {
+            table_free(t);
+            return fr_fail(err, FR_ERR_INPUT, "graph: the table of user %d has a non-finite value", i);
+        }
     return FR_OK;
 }
 
@@ -630,15 +604,16 @@ static int64_t lower_user(const int32_t *users, int64_t len, int32_t v) {
  * item, the rows of the block's users times all rows of that item (one sgemm into
  * tmp [m x users of the item]), added in item order. */
 static void table_block(double *dd, float *tmp, const table_src *t, int32_t r0, int32_t m) {
-    const int32_t n = t->n, k = t->k;
+    const fr_item_index *ix = t->ix;
+    const int32_t n = ix->n, k = ix->k;
     memset(dd, 0, (size_t)m * n * sizeof(double));
-    for (int64_t r = 0; r < t->N; r++) {
-        const int32_t *users = t->iuser + t->ioff[r];
-        const int64_t c = t->ioff[r + 1] - t->ioff[r];
+    for (int64_t r = 0; r < ix->N; r++) {
+        const int32_t *users = ix->user + ix->off[r];
+        const int64_t c = ix->off[r + 1] - ix->off[r];
         if (c == 0) continue;
         const int64_t lo = lower_user(users, c, r0), hi = lower_user(users, c, r0 + m);
         if (lo == hi) continue;
-        const float *rows = t->pack + t->ioff[r] * k; /* [c x k] */
+        const float *rows = ix->pack + ix->off[r] * k; /* [c x k] */
         fr_matmul(tmp, (int)c, rows + lo * k, k, rows, k, (int)(hi - lo), (int)c, k, 0, 1, 1.0f,
                   0.0f);
         for (int64_t a = lo; a < hi; a++) {
@@ -652,7 +627,7 @@ static void table_block(double *dd, float *tmp, const table_src *t, int32_t r0, 
 /* s[n] = row i of S: <A_i, A_j> = |base|^2 + <base, D_i> + <base, D_j> + <D_i, D_j>. */
 static void table_sim_row(double *s, const double *dd, const table_src *t, int32_t i,
                           fr_graph_sim sim) {
-    for (int32_t j = 0; j < t->n; j++)
+    for (int32_t j = 0; j < t->ix->n; j++)
         s[j] = sim_of(t->bb + t->gd[i] + t->gd[j] + dd[j], t->norm[i], t->norm[j], sim);
     s[i] = diag_of(sim);
 }
@@ -661,20 +636,20 @@ static void table_sim_row(double *s, const double *dd, const table_src *t, int32
  * base * sum_i 1/|A_i| + sum_i D_i / |A_i|, built densely once. */
 static fr_status table_mean(double *mean, const float *base, const fr_sparse_rows *d,
                             const table_src *t, fr_graph_sim sim, fr_error *err) {
-    const int64_t sz = t->N * t->k;
+    const int64_t sz = t->ix->N * t->ix->k;
     double *u = fr_calloc((size_t)sz, sizeof(double)); /* [N x k] */
     if (!u) return fr_nomem(err, "graph unit-vector sum", (size_t)sz * sizeof(double));
     double inv_sum = 0.0;
     int32_t nonzero = 0;
-    for (int32_t i = 0; i < t->n; i++) {
+    for (int32_t i = 0; i < t->ix->n; i++) {
         if (t->norm[i] == 0.0) continue;
         nonzero++;
         const double inv = 1.0 / t->norm[i];
         inv_sum += inv;
         for (int32_t b = 0; b < d[i].n_rows; b++) {
-            double *o = u + (int64_t)d[i].rows[b] * t->k;  /* [k] */
-            const float *v = d[i].val + (int64_t)b * t->k; /* [k] */
-            for (int32_t q = 0; q < t->k; q++) o[q] += v[q] * inv;
+            double *o = u + (int64_t)d[i].rows[b] * t->ix->k;  /* [k] */
+            const float *v = d[i].val + (int64_t)b * t->ix->k; /* [k] */
+            for (int32_t q = 0; q < t->ix->k; q++) o[q] += v[q] * inv;
         }
     }
     double sq = 0.0;
@@ -683,17 +658,19 @@ static fr_status table_mean(double *mean, const float *base, const fr_sparse_row
         sq += x * x;
     }
     fr_free(u);
-    const int32_t n = t->n;
+    const int32_t n = t->ix->n;
     const double off_diag = sq - nonzero, cells = (double)n * n;
     *mean = sim == FR_GRAPH_COSINE ? (off_diag + n) / cells
                                    : ((double)n * (n - 1) - off_diag) / cells;
     return FR_OK;
 }
 
-fr_status fr_graph_build_tables(fr_graph *g, const float *base, const fr_sparse_rows *d,
-                                int32_t n, int64_t N, int32_t k, const fr_graph_opts *o,
-                                fr_error *err) {
+fr_status fr_graph_build_tables_ix(fr_graph *g, const float *base, const fr_sparse_rows *d,
+                                   const fr_item_index *ix, const fr_graph_opts *o,
+                                   fr_error *err) {
     memset(g, 0, sizeof *g);
+    const int32_t n = ix->n, k = ix->k;
+    const int64_t N = ix->N;
     if (n < 1 || N < 1 || k < 1)
         return fr_fail(err, FR_ERR_USAGE, "graph: %d users with %lld x %d tables, need at "
                        "least 1 of each", n, (long long)N, k);
@@ -703,7 +680,7 @@ fr_status fr_graph_build_tables(fr_graph *g, const float *base, const fr_sparse_
     fr_status st = check_opts(n, o, err);
     if (st != FR_OK) return st;
     table_src t;
-    st = table_init(&t, base, d, n, N, k, err);
+    st = table_init(&t, base, d, ix, err);
     if (st != FR_OK) return st;
     build_ctx c = { NULL, NULL, &t, n, o->block_rows ? o->block_rows : FR_GRAPH_BLOCK_ROWS,
                     N * k, 0.0, o };
@@ -715,6 +692,20 @@ fr_status fr_graph_build_tables(fr_graph *g, const float *base, const fr_sparse_
     if (st == FR_OK) st = build_rows(g, &c, err);
     table_free(&t);
     if (st != FR_OK) fr_graph_free(g);
+    return st;
+}
+
+fr_status fr_graph_build_tables(fr_graph *g, const float *base, const fr_sparse_rows *d,
+                                int32_t n, int64_t N, int32_t k, const fr_graph_opts *o,
+                                fr_error *err) {
+    memset(g, 0, sizeof *g);
+    if (n < 1 || N < 1 || k < 1)
+        return fr_fail(err, FR_ERR_USAGE, "graph: %d users with %lld x %d tables, need at "
+                       "least 1 of each", n, (long long)N, k);
+    fr_item_index ix = { 0 };
+    fr_status st = fr_item_index_build(&ix, d, n, N, k, omp_get_max_threads(), err);
+    if (st == FR_OK) st = fr_graph_build_tables_ix(g, base, d, &ix, o, err);
+    fr_item_index_free(&ix);
     return st;
 }
 

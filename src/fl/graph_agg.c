@@ -19,6 +19,7 @@ static void gen_free(fr_graph_gen *g, int32_t n) {
     fr_free(g->cap);
     fr_free(g->d);
     fr_free(g->base);
+    fr_item_index_free(&g->ix);
     memset(g, 0, sizeof *g);
 }
 
@@ -105,8 +106,14 @@ fr_status fr_graph_agg_step(fr_graph_agg *a, float *table, const fr_sparse_rows 
     fr_status st = copy_changes(g, d, a->n, a->k, err);
     if (st != FR_OK) return st;
     memcpy(g->base, table, (size_t)sz * sizeof(float));
-    st = x ? fr_graph_build(&g->g, x, a->n, dim, &a->opts, err)
-           : fr_graph_build_tables(&g->g, g->base, g->d, a->n, a->N, a->k, &a->opts, err);
+    g->ix_ready = 0;
+    if (!x) { /* GPFedRec: the graph of the tables, item by item */
+        st = fr_item_index_build(&g->ix, g->d, a->n, a->N, a->k, omp_get_max_threads(), err);
+        g->ix_ready = st == FR_OK;
+    }
+    if (st == FR_OK)
+        st = x ? fr_graph_build(&g->g, x, a->n, dim, &a->opts, err)
+               : fr_graph_build_tables_ix(&g->g, g->base, g->d, &g->ix, &a->opts, err);
     if (st != FR_OK) return st;
     global_weights(a->c, &g->g, a->global);
     memset(a->acc, 0, (size_t)sz * sizeof(double));
@@ -144,6 +151,35 @@ int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *
         for (int32_t q = 0; q < a->k; q++) o[q] += b[q];
     }
     return 1;
+}
+
+fr_status fr_graph_agg_rows_all(fr_graph_agg *a, const fr_sparse_rows *req,
+                                float *const *out, fr_graph_mix_mode mode, int threads,
+                                int *done, fr_error *err) {
+    *done = 0;
+    fr_graph_gen *g = &a->gen[a->newest];
+    if (a->dense || !g->ready || mode == FR_MIX_USERS) return FR_OK;
+    if (mode == FR_MIX_AUTO && !fr_graph_mix_all_pays(&g->g, g->d, a->N, req)) return FR_OK;
+    if (!g->ix_ready) { /* UFGraphFR's step built its graph from vectors */
+        fr_status st = fr_item_index_build(&g->ix, g->d, a->n, a->N, a->k, threads, err);
+        if (st != FR_OK) return st;
+        g->ix_ready = 1;
+    }
+    fr_error e2 = { 0 };
+    fr_status st = fr_graph_mix_all(&g->g, &g->ix, req, out, threads, &e2);
+    if (st == FR_ERR_INPUT) return FR_OK; /* a non-finite change: the per-user form */
+    if (st != FR_OK) {
+        if (err) *err = e2;
+        return st;
+    }
+    for (int32_t i = 0; i < a->n; i++)
+        for (int32_t r = 0; r < req[i].n_rows; r++) {
+            float *o = out[i] + (int64_t)r * a->k;                       /* [k] */
+            const float *b = g->base + (int64_t)req[i].rows[r] * a->k;  /* [k] */
+            for (int32_t q = 0; q < a->k; q++) o[q] += b[q];
+        }
+    *done = 1;
+    return FR_OK;
 }
 
 /* ---- dense mode (graph_agg.h) ---- */

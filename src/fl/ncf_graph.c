@@ -4,9 +4,11 @@
  * rows an evaluation sees for a client (docs/implicit.md).
  * Leaves out: what train_ncf.c lists. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedrec/alloc.h"
 #include "fedrec/npy.h"
 #include "fedrec/textenc.h"
 #include "ncf_internal.h"
@@ -77,6 +79,59 @@ double ncf_graph_keep(const ncf_run *r, int32_t user) {
     return r->start_personal ? 0.0 : pow(1.0 - r->pull, (double)r->n_batches[user]);
 }
 
+/* The rows every client trains in `round` (ncf_build_examples draws them from the seed,
+ * round and user alone) and their R_i from the newest step, all at once when
+ * fr_graph_agg_rows_all takes it on (graph.mix); else pre_round stays 0 and each client
+ * asks for its own rows. Anything that fails here leaves the clients to their own path. */
+static fr_status prepare_rows(ncf_run *r, uint32_t round, fr_error *err) {
+    r->pre_round = 0;
+    if (r->mix == FR_MIX_USERS) return FR_OK;
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 8) num_threads(r->threads)
+    for (int32_t i = 0; i < r->n_clients; i++) {
+        ncf_slot *s = &r->slot[omp_get_thread_num()];
+        int64_t E;
+        int32_t nr;
+        fr_error e2;
+        if (ncf_build_examples(s, r, fr_dataset_user(&r->ds, r->clients[i]), round, &E, &nr,
+                               &e2) != FR_OK) {
+#pragma omp atomic write
+            failed = 1;
+            continue;
+        }
+        if (nr > r->pre_cap[i]) {
+            fr_free(r->pre_rows[i]);
+            fr_free(r->pre_out[i]);
+            r->pre_rows[i] = fr_alloc((size_t)nr, sizeof(int32_t));
+            r->pre_out[i] = fr_alloc((size_t)nr * (size_t)r->K, sizeof(float));
+            r->pre_cap[i] = r->pre_rows[i] && r->pre_out[i] ? nr : 0;
+        }
+        if (nr <= r->pre_cap[i]) {
+            memcpy(r->pre_rows[i], s->rows, (size_t)nr * sizeof(int32_t));
+            r->pre_req[i] = (fr_sparse_rows){ nr, r->pre_rows[i], NULL };
+        } else {
+#pragma omp atomic write
+            failed = 1;
+        }
+        for (int32_t a = 0; a < nr; a++) s->local_of[s->rows[a]] = -1;
+    }
+    if (failed) return FR_OK;
+    int done = 0;
+    fr_status st = fr_graph_agg_rows_all(&r->agg, r->pre_req, r->pre_out, r->mix, r->threads,
+                                         &done, err);
+    if (st == FR_OK && done) r->pre_round = round;
+    return st == FR_ERR_NOMEM ? FR_OK : st;
+}
+
+int ncf_graph_prepared(ncf_slot *s, const ncf_run *r, int32_t user, uint32_t round, int32_t nr) {
+    const int32_t i = r->gidx[user];
+    if (r->pre_round != round || r->pre_req[i].n_rows != nr ||
+        memcmp(r->pre_req[i].rows, s->rows, (size_t)nr * sizeof(int32_t)) != 0)
+        return 0;
+    memcpy(s->anchor, r->pre_out[i], (size_t)nr * (size_t)r->K * sizeof(float));
+    return 1;
+}
+
 /* Graph-guided aggregation (graph_agg.h) of the round's uploads: every client's changed
  * rows, and for ufgraphfr the joint layers the graph is built from. */
 fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *ups,
@@ -101,6 +156,9 @@ fr_status ncf_server_update(void *ctx, float *params, const fr_update *const *up
     } else {
         st = fr_graph_agg_step(&r->agg, params, r->d_in, r->gx, r->gdim, err);
     }
+    r->pre_round = 0;
+    if (st == FR_OK && !r->agg.dense && round < (uint32_t)r->c->rounds)
+        st = prepare_rows(r, round + 1, err); /* the next round's R_i rows */
     if (st == FR_OK && r->gvec_off >= 0) { /* the model keeps the mean uploaded joint layer */
         for (int64_t e = 0; e < r->gdim; e++) {
             double m = 0.0;

@@ -58,6 +58,12 @@ typedef struct ncf_run {
     double *keep;                 /* [n_clients] graph.tables = dense: the fraction of G
                                    * a client's untrained rows still hold */
     float *gx;                    /* [n_clients x gdim] ufgraphfr: uploaded joint layers */
+    fr_graph_mix_mode mix;        /* graph.mix */
+    uint32_t pre_round;           /* the round pre_req/pre_out were made for (0: none) */
+    fr_sparse_rows *pre_req;      /* [n_clients] the rows each client trains in pre_round */
+    int32_t **pre_rows;           /* [n_clients][pre_cap] their storage */
+    float **pre_out;              /* [n_clients][rows x K] their R_i, made by the server */
+    int32_t *pre_cap;             /* [n_clients] rows the buffers hold */
     int64_t gdim;                 /* T x K */
     int64_t gvec_off;             /* offset of graph_vector in params (-1: none) */
     float *feat;                  /* [n_users x T] ufgraphfr: text features */
@@ -111,6 +117,9 @@ void ncf_joint_load(ncf_slot *s, const ncf_run *r, int32_t user);
 /* The rows a graph client holds for cands[n] but did not train, into s->ev_item (sorted,
  * unique; the count is returned) and s->ev_rows. */
 double ncf_graph_keep(const ncf_run *r, int32_t user);
+/* s->anchor [nr x K] = the client's R_i rows s->rows when the server made them for this
+ * round (ncf_server_update); 0 when it did not (then fr_graph_agg_rows). */
+int ncf_graph_prepared(ncf_slot *s, const ncf_run *r, int32_t user, uint32_t round, int32_t nr);
 int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
                        int32_t n);
 

@@ -80,6 +80,14 @@ static void run_free(ncf_run *r) {
     fr_graph_agg_free(&r->agg);
     fr_free(r->gidx);
     fr_free(r->d_in);
+    if (r->pre_rows)
+        for (int32_t i = 0; i < r->n_clients; i++) fr_free(r->pre_rows[i]);
+    fr_free(r->pre_rows);
+    if (r->pre_out)
+        for (int32_t i = 0; i < r->n_clients; i++) fr_free(r->pre_out[i]);
+    fr_free(r->pre_req);
+    fr_free(r->pre_out);
+    fr_free(r->pre_cap);
     fr_free(r->gx);
     fr_free(r->feat);
     fr_free(r->jws);
@@ -270,9 +278,17 @@ static fr_status run_init(ncf_run *r, const fr_config *c, int threads, fr_error 
         r->d_in = fr_calloc((size_t)r->n_clients, sizeof(fr_sparse_rows));
         r->n_batches = fr_calloc((size_t)U, sizeof(int32_t));
         r->keep = fr_calloc((size_t)r->n_clients, sizeof(double));
+        r->mix = strcmp(c->graph_mix, "items") == 0   ? FR_MIX_ITEMS
+                 : strcmp(c->graph_mix, "users") == 0 ? FR_MIX_USERS
+                                                      : FR_MIX_AUTO;
+        r->pre_req = fr_calloc((size_t)r->n_clients, sizeof(fr_sparse_rows));
+        r->pre_out = fr_calloc((size_t)r->n_clients, sizeof(float *));
+        r->pre_rows = fr_calloc((size_t)r->n_clients, sizeof(int32_t *));
+        r->pre_cap = fr_calloc((size_t)r->n_clients, sizeof(int32_t));
         r->gx = r->alg == ALG_UFGRAPH ? fr_alloc((size_t)r->n_clients * (size_t)r->gdim, sizeof(float))
                                       : NULL;
-        if (!r->gidx || !r->d_in || !r->n_batches || !r->keep || (r->alg == ALG_UFGRAPH && !r->gx))
+        if (!r->gidx || !r->d_in || !r->n_batches || !r->keep || !r->pre_req || !r->pre_out || !r->pre_rows ||
+            !r->pre_cap || (r->alg == ALG_UFGRAPH && !r->gx))
             return fr_nomem(err, "graph round state", (size_t)r->n_clients * (size_t)r->gdim * 4);
         for (int32_t u = 0; u < U; u++) r->gidx[u] = -1;
         for (int32_t i = 0; i < r->n_clients; i++) r->gidx[r->clients[i]] = i;
@@ -420,7 +436,8 @@ static fr_status client_update(void *ctx, int slot, const float *params, int32_t
     for (int32_t i = 0; i < nr; i++)
         memcpy(s->table + (int64_t)i * K, params + (int64_t)s->rows[i] * K, (size_t)K * sizeof(float));
     if (r->graph) { /* R_i on the client's rows (the round's start table before a graph) */
-        if (!fr_graph_agg_rows(&r->agg, 0, r->gidx[user], s->rows, nr, s->anchor))
+        if (!ncf_graph_prepared(s, r, user, round, nr) &&
+            !fr_graph_agg_rows(&r->agg, 0, r->gidx[user], s->rows, nr, s->anchor))
             memcpy(s->anchor, s->table, (size_t)nr * (size_t)K * sizeof(float));
         if (r->start_personal) memcpy(s->table, s->anchor, (size_t)nr * (size_t)K * sizeof(float));
     }

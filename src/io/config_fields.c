@@ -152,6 +152,10 @@ const fr_config_field fr_config_fields[] = {
     CHOICE_ROW("graph", "tables", graph_tables, "sparse", "sparse|dense",
                "sparse: R_i mixes the rows the clients trained; dense: the server keeps every "
                "client's whole table, as the published code (users x items x dim, twice)"),
+    CHOICE_ROW("graph", "mix", graph_mix, "auto", "auto|items|users",
+               "how the server computes the clients' R_i rows (same results): all clients at "
+               "once item by item (items), one client at a time (users), or whichever its cost "
+               "estimate says is cheaper (auto)"),
     DBL_ROW("graph", "reg", graph_reg, "1", 0, INFINITY, FR_CFG_OPEN_MAX,
             "weight of the mean-squared pull of the client's rows toward its R_i"),
     DBL_ROW("graph", "noise", graph_noise, "0", 0, INFINITY, FR_CFG_OPEN_MAX,
