@@ -14,6 +14,10 @@
  *   items_s     median seconds of fr_item_index_build + fr_graph_mix_all,
  *   speedup     users_s / items_s, both measured in this run,
  *   pays        fr_graph_mix_all_pays's choice (1: items),
+ *   item_ops    sum over items of changers x askers (the item form's row operations),
+ *   user_ops    sum over edges i -> j of user j's changed rows (the per-user lookups),
+ *   ns_per_item_op, ns_per_user_op  the medians over those counts (what calibrates
+ *               FR_GRAPH_MIX_ITEM_COST),
  *   identical   1 when both gave the same bits for every row.
  * Usage: bench_graph_mix [--runs R] [--threads T]
  */
@@ -129,13 +133,24 @@ int main(int argc, char **argv) {
             for (int32_t i = 0; i < USERS; i++)
                 identical &= memcmp(o1[i], o2[i], (size_t)req[i].n_rows * K * sizeof(float)) == 0;
         }
+        double item_ops = 0.0, user_ops = 0.0;
+        int64_t *cnt = calloc(2 * ITEMS, sizeof(int64_t));
+        for (int32_t i = 0; i < USERS; i++) {
+            for (int32_t b = 0; b < d[i].n_rows; b++) cnt[d[i].rows[b]]++;
+            for (int32_t b = 0; b < req[i].n_rows; b++) cnt[ITEMS + req[i].rows[b]]++;
+        }
+        for (int32_t r = 0; r < ITEMS; r++) item_ops += (double)cnt[r] * cnt[ITEMS + r];
+        for (int64_t e = 0; e < g.off[USERS]; e++) user_ops += d[g.nbr[e]].n_rows;
+        free(cnt);
         if (rc == 0) {
             const double tu = bench_median(t_users, runs), ti = bench_median(t_items, runs);
             printf("{\"graph\":\"%s\",\"n\":%d,\"N\":%d,\"k\":%d,\"edges_per_user\":%.1f,"
                    "\"threads\":%d,\"runs\":%d,\"users_s\":%.4f,\"items_s\":%.4f,"
-                   "\"speedup\":%.2f,\"pays\":%d,\"identical\":%d}\n",
+                   "\"speedup\":%.2f,\"pays\":%d,\"item_ops\":%.0f,\"user_ops\":%.0f,"
+                   "\"ns_per_item_op\":%.2f,\"ns_per_user_op\":%.2f,\"identical\":%d}\n",
                    names[gi], USERS, ITEMS, K, (double)g.off[USERS] / USERS, threads, runs, tu,
-                   ti, tu / ti, fr_graph_mix_all_pays(&g, d, ITEMS, req), identical);
+                   ti, tu / ti, fr_graph_mix_all_pays(&g, d, ITEMS, req), item_ops, user_ops,
+                   ti / item_ops * 1e9, tu / user_ops * 1e9, identical);
         }
         fr_graph_free(&g);
     }

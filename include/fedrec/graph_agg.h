@@ -88,13 +88,13 @@ int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *
  * users then ask fr_graph_agg_rows one by one). The results are the same bits. */
 typedef enum fr_graph_mix_mode { FR_MIX_AUTO, FR_MIX_ITEMS, FR_MIX_USERS } fr_graph_mix_mode;
 
-/* out[i] [req[i].n_rows x k] = fr_graph_agg_rows(a, 0, i, req[i].rows, ...) for every
+/* out[i] [req[i].n_rows x k] = fr_graph_agg_rows(a, age, i, req[i].rows, ...) for every
  * user i at once, when the mode (and for AUTO the cost estimate) picks fr_graph_mix_all;
- * *done says whether it did. *done is 0 without error before the first step, in dense
+ * *done says whether it did. *done is 0 without error before that step, in dense
  * mode, when the mode declines, and when a change is not finite (the per-user form
  * handles that). The step's changes regrouped by item (item_index.h) are kept for the
  * next call. Errors: FR_ERR_NOMEM, FR_ERR_USAGE (a row out of range). */
-fr_status fr_graph_agg_rows_all(fr_graph_agg *a, const fr_sparse_rows *req,
+fr_status fr_graph_agg_rows_all(fr_graph_agg *a, int age, const fr_sparse_rows *req,
                                 float *const *out, fr_graph_mix_mode mode, int threads,
                                 int *done, fr_error *err);
 

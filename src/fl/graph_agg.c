@@ -153,12 +153,12 @@ int fr_graph_agg_rows(const fr_graph_agg *a, int age, int32_t i, const int32_t *
     return 1;
 }
 
-fr_status fr_graph_agg_rows_all(fr_graph_agg *a, const fr_sparse_rows *req,
+fr_status fr_graph_agg_rows_all(fr_graph_agg *a, int age, const fr_sparse_rows *req,
                                 float *const *out, fr_graph_mix_mode mode, int threads,
                                 int *done, fr_error *err) {
     *done = 0;
-    fr_graph_gen *g = &a->gen[a->newest];
-    if (a->dense || !g->ready || mode == FR_MIX_USERS) return FR_OK;
+    fr_graph_gen *g = &a->gen[age == 0 ? a->newest : 1 - a->newest];
+    if (a->dense || !g->ready || (age != 0 && a->steps < 2) || mode == FR_MIX_USERS) return FR_OK;
     if (mode == FR_MIX_AUTO && !fr_graph_mix_all_pays(&g->g, g->d, a->N, req)) return FR_OK;
     if (!g->ix_ready) { /* UFGraphFR's step built its graph from vectors */
         fr_status st = fr_item_index_build(&g->ix, g->d, a->n, a->N, a->k, threads, err);

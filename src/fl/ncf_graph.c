@@ -117,7 +117,7 @@ static fr_status prepare_rows(ncf_run *r, uint32_t round, fr_error *err) {
     }
     if (failed) return FR_OK;
     int done = 0;
-    fr_status st = fr_graph_agg_rows_all(&r->agg, r->pre_req, r->pre_out, r->mix, r->threads,
+    fr_status st = fr_graph_agg_rows_all(&r->agg, 0, r->pre_req, r->pre_out, r->mix, r->threads,
                                          &done, err);
     if (st == FR_OK && done) r->pre_round = round;
     return st == FR_ERR_NOMEM ? FR_OK : st;
@@ -130,6 +130,35 @@ int ncf_graph_prepared(ncf_slot *s, const ncf_run *r, int32_t user, uint32_t rou
         return 0;
     memcpy(s->anchor, r->pre_out[i], (size_t)nr * (size_t)r->K * sizeof(float));
     return 1;
+}
+
+fr_status ncf_graph_eval_prepare(ncf_run *r, fr_error *err) {
+    r->ev_ready = 0;
+    const int64_t n = r->n_clients, NK = (int64_t)r->N * r->K;
+    if (r->agg.dense || r->mix == FR_MIX_USERS || n * NK * 4 > NCF_EVAL_ROWS_BYTES) return FR_OK;
+    if (!r->ev_all) {
+        r->ev_all = fr_alloc((size_t)(n * NK), sizeof(float));
+        if (!r->ev_all) return FR_OK; /* each score call mixes its own rows */
+    }
+    int32_t *all = fr_alloc((size_t)r->N, sizeof(int32_t));
+    fr_sparse_rows *req = fr_alloc((size_t)n, sizeof(fr_sparse_rows));
+    float **out = fr_alloc((size_t)n, sizeof(float *));
+    fr_status st = FR_OK;
+    if (all && req && out) {
+        for (int32_t j = 0; j < r->N; j++) all[j] = j;
+        for (int64_t i = 0; i < n; i++) {
+            req[i] = (fr_sparse_rows){ r->N, all, NULL };
+            out[i] = r->ev_all + i * NK;
+        }
+        int done = 0;
+        st = fr_graph_agg_rows_all(&r->agg, 1, req, out, r->mix, r->threads, &done, err);
+        r->ev_ready = st == FR_OK && done;
+        if (st == FR_ERR_NOMEM) st = FR_OK;
+    }
+    fr_free(all);
+    fr_free(req);
+    fr_free(out);
+    return st;
 }
 
 /* Graph-guided aggregation (graph_agg.h) of the round's uploads: every client's changed
@@ -185,9 +214,17 @@ int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_
         if (u == 0 || s->ev_item[i] != s->ev_item[u - 1]) s->ev_item[u++] = s->ev_item[i];
     const float *g = r->g_start;
     /* dense mode: the server kept the client's whole table; else R_i, blended below */
-    const int got = r->agg.dense
-                        ? fr_graph_agg_table_rows(&r->agg, r->gidx[user], s->ev_item, u, s->ev_rows)
-                        : fr_graph_agg_rows(&r->agg, 1, r->gidx[user], s->ev_item, u, s->ev_rows);
+    int got;
+    if (r->ev_ready) { /* made for every client before the evaluation */
+        const float *Ri = r->ev_all + (int64_t)r->gidx[user] * r->N * K; /* [N x K] */
+        for (int32_t i = 0; i < u; i++)
+            memcpy(s->ev_rows + (int64_t)i * K, Ri + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));
+        got = 1;
+    } else {
+        got = r->agg.dense
+                  ? fr_graph_agg_table_rows(&r->agg, r->gidx[user], s->ev_item, u, s->ev_rows)
+                  : fr_graph_agg_rows(&r->agg, 1, r->gidx[user], s->ev_item, u, s->ev_rows);
+    }
     if (!got) {
         for (int32_t i = 0; i < u; i++)
             memcpy(s->ev_rows + (int64_t)i * K, g + (int64_t)s->ev_item[i] * K, (size_t)K * sizeof(float));

@@ -64,6 +64,8 @@ typedef struct ncf_run {
     int32_t **pre_rows;           /* [n_clients][pre_cap] their storage */
     float **pre_out;              /* [n_clients][rows x K] their R_i, made by the server */
     int32_t *pre_cap;             /* [n_clients] rows the buffers hold */
+    float *ev_all;                /* [n_clients x N x K] an evaluation's R_i (age 1), whole */
+    int ev_ready;                 /* ev_all holds this evaluation's rows */
     int64_t gdim;                 /* T x K */
     int64_t gvec_off;             /* offset of graph_vector in params (-1: none) */
     float *feat;                  /* [n_users x T] ufgraphfr: text features */
@@ -120,6 +122,11 @@ double ncf_graph_keep(const ncf_run *r, int32_t user);
 /* s->anchor [nr x K] = the client's R_i rows s->rows when the server made them for this
  * round (ncf_server_update); 0 when it did not (then fr_graph_agg_rows). */
 int ncf_graph_prepared(ncf_slot *s, const ncf_run *r, int32_t user, uint32_t round, int32_t nr);
+/* Before an evaluation: every client's whole R_i of the step its latest round used, at
+ * once (fr_graph_agg_rows_all), when graph.mix takes it on and n_clients x N x K floats
+ * fit NCF_EVAL_ROWS_BYTES; else each score call mixes its own rows. */
+#define NCF_EVAL_ROWS_BYTES ((int64_t)2 << 30)
+fr_status ncf_graph_eval_prepare(ncf_run *r, fr_error *err);
 int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
                        int32_t n);
 

@@ -88,6 +88,7 @@ static void run_free(ncf_run *r) {
     fr_free(r->pre_req);
     fr_free(r->pre_out);
     fr_free(r->pre_cap);
+    fr_free(r->ev_all);
     fr_free(r->gx);
     fr_free(r->feat);
     fr_free(r->jws);
@@ -585,8 +586,10 @@ static fr_status evaluate(ncf_run *r, const float *params, fr_eval_split split, 
  * is taken now, not after the run. */
 fr_status ncf_validate(void *ctx, const float *params, fr_fl_eval *out, fr_error *err) {
     ncf_run *r = ctx;
-    fr_status st = evaluate(r, params, FR_EVAL_VALID, r->c->eval_full, &r->last_valid, err);
+    fr_status st = r->graph ? ncf_graph_eval_prepare(r, err) : FR_OK;
+    if (st == FR_OK) st = evaluate(r, params, FR_EVAL_VALID, r->c->eval_full, &r->last_valid, err);
     if (st == FR_OK) st = evaluate(r, params, FR_EVAL_TEST, r->c->eval_full, &r->last_test, err);
+    r->ev_ready = 0;
     if (st != FR_OK) return st;
     out->key = fr_rank_eval_hr10(&r->last_valid);
     out->json = fr_rank_eval_json(&r->last_valid);
