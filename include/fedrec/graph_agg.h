@@ -16,13 +16,16 @@
  *
  * Cost per step: the graph (graph.h), copying the changes, and G' in
  * O(sum_j rows_j x k + N k); a request for R_i's rows costs O(sum over i's neighbours of
- * (requested + their rows) + matches x k). Never a users x users x items product.
+ * (requested + their rows) + matches x k); every user's requests at once
+ * (fr_graph_agg_rows_all) cost O(sum over items of changers x askers x k) and n x n
+ * floats. Never a users x users x items product.
  *
  * Leaves out: mp_layers > 1 (propagating R again through S), noise on the tables, and
  * users that join after the first step (n is fixed).
  *
  * Determinism: everything is summed in a fixed order (neighbours ascending, users
- * ascending); only fr_graph_build(_tables) runs threads, and it is thread-invariant.
+ * ascending); fr_graph_build(_tables), the item index and fr_graph_mix_all run threads,
+ * and all are thread-invariant.
  */
 #ifndef FEDREC_GRAPH_AGG_H
 #define FEDREC_GRAPH_AGG_H
