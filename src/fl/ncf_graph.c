@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fedrec/alloc.h"
 #include "fedrec/npy.h"
@@ -132,10 +133,16 @@ int ncf_graph_prepared(ncf_slot *s, const ncf_run *r, int32_t user, uint32_t rou
     return 1;
 }
 
+/* A quarter of the physical memory, or 2 GiB when the system does not say. */
+static int64_t eval_rows_budget(void) {
+    const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (int64_t)pages * size / 4 : (int64_t)2 << 30;
+}
+
 fr_status ncf_graph_eval_prepare(ncf_run *r, fr_error *err) {
     r->ev_ready = 0;
     const int64_t n = r->n_clients, NK = (int64_t)r->N * r->K;
-    if (r->agg.dense || r->mix == FR_MIX_USERS || n * NK * 4 > NCF_EVAL_ROWS_BYTES) return FR_OK;
+    if (r->agg.dense || r->mix == FR_MIX_USERS || n * NK * 4 > eval_rows_budget()) return FR_OK;
     if (!r->ev_all) {
         r->ev_all = fr_alloc((size_t)(n * NK), sizeof(float));
         if (!r->ev_all) return FR_OK; /* each score call mixes its own rows */

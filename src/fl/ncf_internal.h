@@ -124,8 +124,8 @@ double ncf_graph_keep(const ncf_run *r, int32_t user);
 int ncf_graph_prepared(ncf_slot *s, const ncf_run *r, int32_t user, uint32_t round, int32_t nr);
 /* Before an evaluation: every client's whole R_i of the step its latest round used, at
  * once (fr_graph_agg_rows_all), when graph.mix takes it on and n_clients x N x K floats
- * fit NCF_EVAL_ROWS_BYTES; else each score call mixes its own rows. */
-#define NCF_EVAL_ROWS_BYTES ((int64_t)2 << 30)
+ * fit in a quarter of the machine's memory (2 GiB where that is unknown); else each
+ * score call mixes its own rows. */
 fr_status ncf_graph_eval_prepare(ncf_run *r, fr_error *err);
 int32_t ncf_graph_rows(ncf_slot *s, const ncf_run *r, int32_t user, const int32_t *cands,
                        int32_t n);
