@@ -1,6 +1,6 @@
 /* ncf_central.c - centralized training of the implicit-feedback scorers (train.algorithm
- * = central): the same model on every user's examples, Adam, the engine's keep-best and
- * patience rules.
+ * = central): the same model on all users' examples shuffled together, Adam, the
+ * engine's keep-best and patience rules.
  * Leaves out: sparse Adam (every batch steps the whole parameter vector). */
 #include <math.h>
 #include <stdio.h>
@@ -9,59 +9,74 @@
 #include "fedrec/alloc.h"
 #include "fedrec/loss.h"
 #include "fedrec/optim.h"
+#include "fedrec/rng.h"
 #include "fedrec/timer.h"
 #include "ncf_internal.h"
 
 /* ---- centralized training of the same scorer ---- */
 
-/* Epochs over all clients' examples (negatives redrawn each epoch, as a round), one
- * thread, Adam on [item table | scorer | user table] with central.lr; validation every
- * eval.every epochs with the engine's keep-best and patience rules. */
-static double central_epoch(ncf_run *r, float *grad, fr_optim *opt, int32_t epoch, int64_t *n_ex,
-                            fr_error *err, fr_status *st) {
+/* Every client's examples of one epoch (negatives redrawn each epoch, as a round),
+ * shuffled together (seeded by the epoch), in batches of B that mix users as
+ * centralized NCF training does; one thread; Adam on [item table | scorer | user
+ * table] with central.lr. ex is the epoch's scratch: ex->user/item/label [total]. */
+typedef struct central_ex {
+    int32_t *user, *item, *order;
+    float *label;
+    int64_t cap;
+} central_ex;
+
+static double central_epoch(ncf_run *r, central_ex *ex, float *grad, fr_optim *opt, int32_t epoch,
+                            int64_t *n_ex, fr_error *err, fr_status *st) {
     ncf_slot *s = &r->slot[0];
     const int32_t K = r->K;
     const int64_t P = r->layout.size;
     double loss = 0.0;
-    *n_ex = 0;
+    int64_t E = 0;
     for (int32_t ci = 0; ci < r->n_clients && *st == FR_OK; ci++) {
         const int32_t user = r->clients[ci];
-        int64_t E;
+        int64_t e;
         int32_t nr;
-        *st = ncf_build_examples(s, r, fr_dataset_user(&r->ds, user), (uint32_t)epoch, &E, &nr, err);
+        *st = ncf_build_examples(s, r, fr_dataset_user(&r->ds, user), (uint32_t)epoch, &e, &nr, err);
         if (*st != FR_OK) break;
         for (int32_t i = 0; i < nr; i++) s->local_of[s->rows[i]] = -1;
-        /* this user's examples in a seeded order, batches of B within the user: the
-         * batch's user rows are one user's vector */
-        fr_rng shuf;
-        fr_rng_init(&shuf, r->c->seed, (uint32_t)epoch, (uint32_t)user, FR_PURPOSE_SHUFFLE);
-        for (int64_t i = 0; i < E; i++) s->order[i] = (int32_t)i;
-        fr_rng_shuffle_i32(&shuf, s->order, E);
-        float *p = r->uvec + (int64_t)user * K;
-        for (int64_t b0 = 0; b0 < E; b0 += r->B) {
-            const int64_t n = b0 + r->B < E ? r->B : E - b0;
-            for (int64_t i = 0; i < n; i++) {
-                const int32_t ex = s->order[b0 + i];
-                s->bl[i] = s->ex_item[ex];
-                s->y[i] = s->ex_label[ex];
-                memcpy(s->q + i * K, r->params + (int64_t)s->bl[i] * K, (size_t)K * sizeof(float));
-                if (r->user_vec) memcpy(s->u + i * K, p, (size_t)K * sizeof(float));
-            }
-            const float *sc = r->scorer_off >= 0 ? r->params + r->scorer_off : NULL;
-            fr_ncf_forward(s->work, &r->nc, sc, r->user_vec ? s->u : NULL, s->q, n, s->z);
-            loss += fr_bce_logits(s->dz, s->z, s->y, n);
-            memset(grad, 0, (size_t)(P + (int64_t)r->ds.n_users * K) * sizeof(float));
-            fr_ncf_backward(s->work, &r->nc, sc, r->user_vec ? s->u : NULL, s->q, n, s->dz,
-                            r->scorer_off >= 0 ? grad + r->scorer_off : NULL,
-                            r->user_vec ? s->du : NULL, s->dq);
-            for (int64_t i = 0; i < n; i++)
-                for (int32_t k = 0; k < K; k++) {
-                    grad[(int64_t)s->bl[i] * K + k] += s->dq[i * K + k];
-                    if (r->user_vec) grad[P + (int64_t)user * K + k] += s->du[i * K + k];
-                }
-            fr_optim_step(opt, r->params, grad);
+        for (int64_t i = 0; i < e; i++, E++) {
+            ex->user[E] = user;
+            ex->item[E] = s->ex_item[i];
+            ex->label[E] = s->ex_label[i];
+            ex->order[E] = (int32_t)E;
         }
-        *n_ex += E;
+    }
+    *n_ex = E;
+    if (*st != FR_OK) return 0.0;
+    fr_rng shuf;
+    fr_rng_init(&shuf, r->c->seed, (uint32_t)epoch, 0, FR_PURPOSE_SHUFFLE);
+    fr_rng_shuffle_i32(&shuf, ex->order, E);
+    const float *sc = r->scorer_off >= 0 ? r->params + r->scorer_off : NULL;
+    for (int64_t b0 = 0; b0 < E; b0 += r->B) {
+        const int64_t n = b0 + r->B < E ? r->B : E - b0;
+        for (int64_t i = 0; i < n; i++) {
+            const int32_t x = ex->order[b0 + i];
+            s->bl[i] = ex->item[x];
+            s->y[i] = ex->label[x];
+            memcpy(s->q + i * K, r->params + (int64_t)s->bl[i] * K, (size_t)K * sizeof(float));
+            if (r->user_vec)
+                memcpy(s->u + i * K, r->uvec + (int64_t)ex->user[x] * K, (size_t)K * sizeof(float));
+        }
+        fr_ncf_forward(s->work, &r->nc, sc, r->user_vec ? s->u : NULL, s->q, n, s->z);
+        loss += fr_bce_logits(s->dz, s->z, s->y, n);
+        memset(grad, 0, (size_t)(P + (int64_t)r->ds.n_users * K) * sizeof(float));
+        fr_ncf_backward(s->work, &r->nc, sc, r->user_vec ? s->u : NULL, s->q, n, s->dz,
+                        r->scorer_off >= 0 ? grad + r->scorer_off : NULL,
+                        r->user_vec ? s->du : NULL, s->dq);
+        for (int64_t i = 0; i < n; i++) {
+            float *gi = grad + (int64_t)s->bl[i] * K;                                   /* [K] */
+            float *gu = grad + P + (int64_t)ex->user[ex->order[b0 + i]] * K;            /* [K] */
+            for (int32_t k = 0; k < K; k++) {
+                gi[k] += s->dq[i * K + k];
+                if (r->user_vec) gu[k] += s->du[i * K + k];
+            }
+        }
+        fr_optim_step(opt, r->params, grad);
     }
     return loss;
 }
@@ -71,15 +86,32 @@ fr_status ncf_train_central(ncf_run *r, fr_history *h, int progress, fr_fl_outco
     const fr_config *c = r->c;
     const int64_t total = r->layout.size + (int64_t)r->ds.n_users * r->K;
     float *grad = fr_alloc((size_t)total, sizeof(float)), *best = fr_alloc((size_t)total, sizeof(float));
+    central_ex ex = { 0 };
+    for (int32_t ci = 0; ci < r->n_clients; ci++) {
+        const fr_loo l = fr_loo_split(fr_dataset_user(&r->ds, r->clients[ci]));
+        ex.cap += l.n_train * (1 + (int64_t)c->negatives);
+    }
     fr_optim opt;
     fr_status st = fr_optim_init(&opt, FR_OPTIM_ADAM, total, c->central_lr, 0.0, c->central_beta1,
                                  c->central_beta2, c->central_eps, err);
+    if (st == FR_OK && ex.cap > INT32_MAX)
+        st = fr_fail(err, FR_ERR_USAGE, "train.algorithm = central: %lld examples an epoch, more "
+                     "than %d", (long long)ex.cap, INT32_MAX);
+    if (st == FR_OK) {
+        const size_t m = (size_t)(ex.cap > 0 ? ex.cap : 1);
+        ex.user = fr_alloc(m, sizeof(int32_t));
+        ex.item = fr_alloc(m, sizeof(int32_t));
+        ex.order = fr_alloc(m, sizeof(int32_t));
+        ex.label = fr_alloc(m, sizeof(float));
+        if (!ex.user || !ex.item || !ex.order || !ex.label)
+            st = fr_nomem(err, "an epoch's examples", m * 16);
+    }
     if (st == FR_OK && (!grad || !best)) st = fr_nomem(err, "central gradients", (size_t)total * 8);
     int32_t since = 0;
     for (int32_t ep = 1; ep <= c->central_epochs && st == FR_OK; ep++) {
         double t0 = fr_now_seconds();
         int64_t n_ex;
-        double loss = central_epoch(r, grad, &opt, ep, &n_ex, err, &st);
+        double loss = central_epoch(r, &ex, grad, &opt, ep, &n_ex, err, &st);
         if (st != FR_OK) break;
         if (!isfinite(loss)) {
             st = fr_fail(err, FR_ERR_RUNTIME, "epoch %d: the model diverged; lower central.lr", ep);
@@ -122,6 +154,10 @@ fr_status ncf_train_central(ncf_run *r, fr_history *h, int progress, fr_fl_outco
     fr_optim_free(&opt);
     fr_free(grad);
     fr_free(best);
+    fr_free(ex.user);
+    fr_free(ex.item);
+    fr_free(ex.order);
+    fr_free(ex.label);
     return st;
 }
 
