@@ -150,10 +150,12 @@ fr_status fr_graph_mix_all(const fr_graph *g, const fr_item_index *ix, const fr_
 /* 1 when fr_graph_mix_all should beat n calls of fr_graph_mix_rows for these requests:
  * its row operations (sum over items of changers x askers) below FR_GRAPH_MIX_ITEM_COST
  * times the per-user form's lookups (sum over edges i -> j of user j's rows). 0 also
- * when the estimate cannot get its 16 N bytes of memory. The ratio is measured by
- * bench_graph_mix: about 0.5 ns per row operation (k = 32, 2 threads) against 3-6 ns
- * per lookup. */
+ * when the estimate cannot get its 16 N bytes of memory, and when the dense n x n
+ * matrix would pass FR_GRAPH_MIX_MAX_DENSE bytes (n above about 16000). The ratio is
+ * measured by bench_graph_mix: about 0.5 ns per row operation (k = 32, 2 threads)
+ * against 3-6 ns per lookup. */
 #define FR_GRAPH_MIX_ITEM_COST 6.0
+#define FR_GRAPH_MIX_MAX_DENSE ((int64_t)1 << 30)
 int fr_graph_mix_all_pays(const fr_graph *g, const fr_sparse_rows *d, int64_t N,
                           const fr_sparse_rows *req);
 /* Writes the union of the rows of user i's neighbours (ascending, no repeats) to out and

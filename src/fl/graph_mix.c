@@ -252,6 +252,7 @@ fr_status fr_graph_mix_all(const fr_graph *g, const fr_item_index *ix, const fr_
 
 int fr_graph_mix_all_pays(const fr_graph *g, const fr_sparse_rows *d, int64_t N,
                           const fr_sparse_rows *req) {
+    if ((int64_t)g->n * g->n * (int64_t)sizeof(float) > FR_GRAPH_MIX_MAX_DENSE) return 0;
     int64_t *cnt = fr_calloc((size_t)N * 2, sizeof(int64_t)); /* [N] changes, [N] requests */
     if (!cnt) return 0;
     for (int32_t i = 0; i < g->n; i++) {
