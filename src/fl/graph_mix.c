@@ -1,7 +1,7 @@
 /* graph_mix.c - graph-guided mixing of row-sparse table changes (graph.h): the rows of
  * R_i = G + sum_j S_ij D_j a client asks for (UFGraphFR eq. 16, R = S A, over sparse
- * changes), the union of the neighbours' rows, and the column means that give the
- * global table of eq. 17.
+ * changes), one client at a time or every client's at once item by item, the union of
+ * the neighbours' rows, and the column means that give the global table of eq. 17.
  * Leaves out: propagating R through S more than once (mp_layers > 1). */
 #include "fedrec/graph.h"
 
